@@ -1,0 +1,1 @@
+"""Gettext catalogues (de, nl); a package only so that they ship with Lotse."""
