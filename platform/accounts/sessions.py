@@ -1,0 +1,53 @@
+"""Browser sessions: a random key in the cookie, its hash in the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from lotse.platform.accounts.models import Account, WebSession
+
+IDLE_TIMEOUT = timedelta(hours=8)
+TWO_FACTOR_WINDOW = timedelta(minutes=10)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def start_session(account: Account, now: datetime, *, pending_two_factor: bool, source_address: str = "") -> str:
+    """Create a session and return the cookie value."""
+    key = secrets.token_urlsafe(32)
+    await WebSession.create(
+        key_hash=_hash(key), account=account, created_at=now, last_seen_at=now,
+        pending_two_factor=pending_two_factor, source_address=source_address[:64],
+    )
+    return key
+
+
+async def load_session(key: str | None, now: datetime) -> WebSession | None:
+    """Return the live session for a cookie value, with its account, or None."""
+    if not key:
+        return None
+    session = await WebSession.get_or_none(key_hash=_hash(key)).select_related("account")
+    if session is None:
+        return None
+    limit = TWO_FACTOR_WINDOW if session.pending_two_factor else IDLE_TIMEOUT
+    account: Account = session.account
+    if now - session.last_seen_at > limit or not account.is_active or account.is_blocked:
+        await session.delete()
+        return None
+    if now - session.last_seen_at > timedelta(minutes=1):
+        session.last_seen_at = now
+        await session.save(update_fields=["last_seen_at"])
+    return session
+
+
+async def end_session(key: str | None) -> None:
+    if key:
+        await WebSession.filter(key_hash=_hash(key)).delete()
+
+
+async def end_all_sessions(account_id: int) -> None:
+    await WebSession.filter(account_id=account_id).delete()

@@ -1,0 +1,1 @@
+"""Who sees which client: links between professionals and clients."""

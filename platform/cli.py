@@ -1,0 +1,134 @@
+"""The ``lotse`` command.
+
+    lotse serve | demo              run the web app (demo seeds demo data first)
+    lotse db migrate                create or update the database schema
+    lotse users create-admin        an application admin for an organisation
+    lotse import-accounts FILE      externally managed accounts from JSON records
+    lotse mail deliver              deliver what waits in the outbox, once
+    lotse flows ...                 author and test flows (the engine's commands)
+    lotse actions list              the actions and facts flows may use
+
+Every command that changes something calls the same actions as the web app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from lotse.platform.config import load_settings
+
+T = TypeVar("T")
+
+
+def run_with_db(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` with the database open, and close it afterwards (SQLite hangs otherwise)."""
+    from lotse.platform.db import close_db, init_db
+
+    async def main() -> T:
+        settings = load_settings()
+        await init_db(settings.database_url)
+        try:
+            return await work()
+        finally:
+            await close_db()
+
+    return asyncio.run(main())
+
+
+@click.group()
+@click.version_option(package_name="lotse")
+def main() -> None:
+    """Lotse: guided support flows that act on a care platform."""
+
+
+def _serve(host: str, port: int, banner: Callable[[str], None] | None = None) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from lotse.platform.app import create_app
+
+    app = create_app()
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    url = f"http://{host}:{port}/"
+    if banner:
+        banner(url)
+    else:
+        click.echo(f"Lotse is running at {url}")
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve Lotse."""
+    _serve(host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Only seed the demo data.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Seed the demo organisations (idempotently) and serve them."""
+    from lotse.platform.demo import DEMO_PASSWORD, seed_demo
+
+    logins = run_with_db(seed_demo)
+
+    def banner(url: str) -> None:
+        click.echo(f"\nLotse demo is running at {url}\n")
+        click.echo(f"Every demo account has the password: {DEMO_PASSWORD}\n")
+        for organisation, rows in logins.items():
+            click.echo(organisation)
+            for role, email in rows:
+                click.echo(f"  {role:<16} {email}")
+            click.echo("")
+        click.echo(f"Mail sent by the demo lands in {load_settings().mail_dir}/new")
+
+    if no_serve:
+        banner(f"http://{host}:{port}/ (not started)")
+        return
+    _serve(host, port, banner)
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Create the schema, or bring it up to date."""
+
+    async def work() -> None:
+        click.echo("Database schema is up to date.")
+
+    run_with_db(work)
+
+
+def _mount_optional(group: click.Group, module_name: str, attribute: str) -> None:
+    """Add commands that live in domain modules; absent while the platform grows."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        return
+    command: Any = getattr(module, attribute)
+    if callable(command) and not isinstance(command, click.Command):
+        command = command()
+    group.add_command(command)
+
+
+_mount_optional(main, "lotse.platform.accounts.commands", "users")
+_mount_optional(main, "lotse.platform.accounts.commands", "import_accounts")
+_mount_optional(main, "lotse.platform.mail.commands", "mail")
+_mount_optional(main, "lotse.platform.help.commands", "flows")
+_mount_optional(main, "lotse.platform.help.commands", "actions")

@@ -1,0 +1,74 @@
+"""The event bus: in-process by default; Redis pub/sub between workers later.
+
+Actions queue events while they write and publish them only after their
+transaction has committed, so nobody hears of a change that was rolled back.
+Events are past-tense frozen dataclasses; on the bus they travel as
+``(topic, payload)`` with a JSON-able payload, so that the Redis transport
+needs no pickling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``topic`` routes it (e.g. ``account.42``)."""
+
+    name: ClassVar[str] = "event"
+
+    @property
+    def topic(self) -> str:
+        return self.name
+
+    def payload(self) -> dict[str, Any]:
+        return {"event": self.name, **dataclasses.asdict(self)}
+
+
+class EventBus(Protocol):
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
+
+    def subscribe(self, *topics: str) -> Any:
+        """Return an async context manager yielding an async iterator of ``(topic, payload)``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """Delivers to subscribers in this process; bounded queues, slow readers lose the oldest."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
+        self._queue_size = queue_size
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(topic, ())) + list(self._subscribers.get("*", ())):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait((topic, payload))
+
+    @asynccontextmanager
+    async def subscribe(self, *topics: str) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(self._queue_size)
+        for topic in topics:
+            self._subscribers.setdefault(topic, set()).add(queue)
+        try:
+            yield _drain(queue)
+        finally:
+            for topic in topics:
+                self._subscribers.get(topic, set()).discard(queue)
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+
+async def _drain(queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    while True:
+        yield await queue.get()

@@ -1,0 +1,1 @@
+"""Outgoing mail and SMS: an outbox in the database, delivery with retries."""

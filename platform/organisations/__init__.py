@@ -1,0 +1,1 @@
+"""Organisations and their settings, which flows and screens respect."""

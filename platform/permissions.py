@@ -1,0 +1,153 @@
+"""Roles, permissions and the one question every action asks: ``require``.
+
+The table ``RULES`` says, per permission, which kinds of actor may act on
+which subject; a permission is granted when any of its rules holds. Every
+rule also demands that actor and subject belong to the same organisation.
+Flows get no rights of their own: a flow runs an action as the person who
+runs the flow, through this same table.
+
+Application admins manage professionals and the organisation, and see no
+clinical content; clients are managed by the professionals linked to them
+and by secretaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from lotse.platform.accounts.models import Account, Role
+from lotse.platform.caseload.models import CaseloadLink, LinkKind
+from lotse.platform.organisations.models import Organisation
+
+
+class Permission(StrEnum):
+    PROFESSIONAL_CREATE = "professional.create"
+    PROFESSIONAL_MANAGE = "professional.manage"        # edit, (de)activate, resend welcome, unblock
+    CLIENT_CREATE = "client.create"
+    CLIENT_VIEW = "client.view"                        # open the dossier
+    CLIENT_MANAGE = "client.manage"                    # edit, (de)activate, resend welcome, unblock
+    TWO_FACTOR_RESET = "account.two_factor_reset"
+    ACCOUNTS_IMPORT = "accounts.import"
+    ORG_SETTINGS = "organisation.settings"
+    AUDIT_READ = "audit.read"
+    OWN_ACCOUNT = "account.own"                        # change own password, two-factor, language
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and in what setting; passed to every action and query."""
+
+    account_id: int | None
+    role: Role | None
+    organisation_id: int | None
+    name: str = ""
+    source_address: str = ""
+    via: str = "web"            # web, api, flow, cli, job
+    reason: str = ""            # e.g. "help session 3f2a…" when a flow acts
+    on_behalf_of_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, account: Account, **context: Any) -> Actor:
+        return cls(account.id, account.role, account.organisation_id, account.name, **context)  # type: ignore[attr-defined]
+
+    @classmethod
+    def system(cls, via: str = "job", reason: str = "") -> Actor:
+        return cls(None, None, None, "Lotse", via=via, reason=reason)
+
+    @classmethod
+    def anonymous(cls, source_address: str = "", organisation_id: int | None = None) -> Actor:
+        return cls(None, None, organisation_id, "", source_address=source_address, via="web")
+
+    @property
+    def is_system(self) -> bool:
+        return self.account_id is None and self.role is None and self.name == "Lotse"
+
+    def with_(self, **changes: Any) -> Actor:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+Subject = Account | Organisation | None
+Rule = Callable[[Actor, Any], Awaitable[bool]]
+
+
+def _role(*roles: Role) -> Rule:
+    async def rule(actor: Actor, subject: Any) -> bool:
+        return actor.role in roles
+
+    rule.__name__ = "role_" + "_".join(r.value for r in roles)
+    return rule
+
+
+def _on_professional(*roles: Role) -> Rule:
+    async def rule(actor: Actor, subject: Any) -> bool:
+        return actor.role in roles and isinstance(subject, Account) and subject.role is not Role.CLIENT
+
+    return rule
+
+
+def _on_client(*roles: Role) -> Rule:
+    async def rule(actor: Actor, subject: Any) -> bool:
+        return actor.role in roles and isinstance(subject, Account) and subject.role is Role.CLIENT
+
+    return rule
+
+
+async def linked_treating(actor: Actor, subject: Any) -> bool:
+    """The actor is a therapist linked (not read-only) to the client."""
+    if actor.role is not Role.THERAPIST or not isinstance(subject, Account) or subject.role is not Role.CLIENT:
+        return False
+    return await CaseloadLink.filter(
+        client_id=subject.id, professional_id=actor.account_id, kind=LinkKind.TREATING
+    ).exists()
+
+
+async def linked_any(actor: Actor, subject: Any) -> bool:
+    """The actor is linked to the client, read-only links included."""
+    if not isinstance(subject, Account) or subject.role is not Role.CLIENT or actor.account_id is None:
+        return False
+    return await CaseloadLink.filter(client_id=subject.id, professional_id=actor.account_id).exists()
+
+
+async def itself(actor: Actor, subject: Any) -> bool:
+    return isinstance(subject, Account) and actor.account_id is not None and subject.id == actor.account_id
+
+
+RULES: dict[Permission, tuple[Rule, ...]] = {
+    Permission.PROFESSIONAL_CREATE: (_role(Role.APP_ADMIN),),
+    Permission.PROFESSIONAL_MANAGE: (_on_professional(Role.APP_ADMIN),),
+    Permission.CLIENT_CREATE: (_role(Role.THERAPIST, Role.SECRETARY),),
+    Permission.CLIENT_VIEW: (linked_any, _on_client(Role.SECRETARY), itself),
+    Permission.CLIENT_MANAGE: (linked_treating, _on_client(Role.SECRETARY)),
+    Permission.TWO_FACTOR_RESET: (linked_treating, _on_professional(Role.APP_ADMIN)),
+    Permission.ACCOUNTS_IMPORT: (_role(Role.APP_ADMIN),),
+    Permission.ORG_SETTINGS: (_role(Role.APP_ADMIN),),
+    Permission.AUDIT_READ: (_role(Role.APP_ADMIN),),
+    Permission.OWN_ACCOUNT: (itself,),
+}
+
+
+def _organisation_of(subject: Any) -> int | None:
+    if isinstance(subject, Organisation):
+        return subject.id
+    if isinstance(subject, Account):
+        return subject.organisation_id  # type: ignore[attr-defined,no-any-return]
+    return None
+
+
+async def allowed(actor: Actor, permission: Permission, subject: Any = None) -> bool:
+    """Answer whether ``actor`` holds ``permission`` for ``subject``."""
+    if actor.role is None or actor.organisation_id is None:
+        return False
+    subject_org = _organisation_of(subject)
+    if subject_org is not None and subject_org != actor.organisation_id:
+        return False
+    for rule in RULES[permission]:
+        if await rule(actor, subject):
+            return True
+    return False
