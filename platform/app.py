@@ -170,7 +170,7 @@ def _install_error_handlers(app: Quart) -> None:
     async def schema_error(error: RequestSchemaValidationError) -> Any:
         fields: dict[str, Any] = {}
         validation = error.validation_error
-        for item in getattr(validation, "errors", lambda: [])():
+        for item in getattr(validation, "errors", list)():
             location = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
             fields[location] = _l("This value is not valid.")
         if not fields:

@@ -125,7 +125,7 @@ def translations() -> Translations:
 def _format(text: str, params: Mapping[str, Any]) -> str:
     if not params:
         return text
-    return text % {key: value for key, value in params.items()}
+    return text % dict(params.items())
 
 
 def gettext(msgid: str, /, **params: Any) -> str:

@@ -30,7 +30,7 @@ async def test_unit_writes_audit_and_publishes_after_commit(svc):
 
         async with unit(svc, Actor.of(admin), "probe.event", None) as u:
             u.event(Probed())
-        topic, payload = await anext(events)
+        _topic, payload = await anext(events)
         received.append(payload)
     assert received == [{"event": "probe"}]
     row = await AuditEvent.filter(action="probe.change").get()
