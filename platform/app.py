@@ -32,6 +32,8 @@ from lotse.platform.web import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 # while the platform grows.
 BLUEPRINT_MODULES: tuple[str, ...] = (
     "lotse.platform.home.views",
+    "lotse.platform.auth.views",
+    "lotse.platform.auth.api",
     "lotse.platform.accounts.views",
     "lotse.platform.accounts.api",
     "lotse.platform.organisations.views",
@@ -159,7 +161,7 @@ def _install_error_handlers(app: Quart) -> None:
         if wants_json():
             return jsonify(error.to_json()), error.status
         if isinstance(error, NotSignedInError):
-            return redirect(url_for("accounts.sign_in", next=request.full_path.rstrip("?")))
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
         return await render_template("error.html", error=error), error.status
 
     @app.errorhandler(PlatformError)

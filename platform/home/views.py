@@ -15,7 +15,7 @@ blueprint = Blueprint("home", __name__)
 @blueprint.get("/")
 async def index() -> Any:
     if current_account() is None:
-        return redirect(url_for("accounts.sign_in"))
+        return redirect(url_for("auth.sign_in"))
     return await render("home.html")
 
 
