@@ -33,8 +33,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract as babel_extract
 from babel.messages.pofile import read_po
+from jinja2 import TemplateSyntaxError
 
 LANGUAGES: tuple[str, ...] = ("de", "nl")
 EXCLUDED_CATALOGUES: frozenset[str] = frozenset({"flows.po"})
@@ -47,13 +48,8 @@ KEYWORDS: dict[str, object] = {
     "pgettext": ((1, "c"), 2),
 }
 
-METHOD_MAP: list[tuple[str, str]] = [
-    ("static/**", "ignore"),
-    ("**.py", "python"),
-    ("**.html", "jinja2.ext:babel_extract"),
-    ("**.txt", "jinja2.ext:babel_extract"),
-    ("**.subject", "jinja2.ext:babel_extract"),
-]
+# Pages and mails (``mail/<kind>.subject|.txt|.html``) in any ``templates`` folder.
+TEMPLATE_SUFFIXES: frozenset[str] = frozenset({".html", ".txt", ".subject"})
 
 # Templates are rendered with new-style gettext (``_("Hi %(name)s", name=x)``);
 # ``silent`` off, so that a template Jinja cannot parse is a problem, not a skip.
@@ -100,21 +96,49 @@ class Entry:
     fuzzy: bool
 
 
+def source_files(platform_dir: Path) -> Iterator[tuple[Path, str]]:
+    """Yield the platform's Python files and templates with the Babel method that reads each."""
+    for path in sorted(platform_dir.rglob("*")):
+        parts = path.relative_to(platform_dir).parts
+        if not path.is_file() or any(part.startswith((".", "_")) for part in parts[:-1]) or parts[0] == "static":
+            continue
+        if path.suffix == ".py":
+            yield path, "python"
+        elif path.suffix in TEMPLATE_SUFFIXES and "templates" in parts[:-1]:
+            yield path, "jinja2.ext:babel_extract"
+
+
 def extract_uses(platform_dir: Path, relative_to: Path | None = None) -> list[Use]:
     """Return every translatable message used in the platform's code and templates."""
-    base = relative_to or platform_dir.parent
-    options = {pattern: dict(JINJA_OPTIONS) for pattern, method in METHOD_MAP if method.startswith("jinja2")}
-    uses: list[Use] = []
-    found = extract_from_dir(platform_dir, METHOD_MAP, options, keywords=KEYWORDS)  # type: ignore[arg-type]
-    for filename, line, message, _comments, context in found:
-        path = _display(platform_dir / filename, base)
-        if isinstance(message, tuple):
-            msgid, plural = message[0], (message[1] if len(message) > 1 else None)
-        else:
-            msgid, plural = message, None
-        if msgid:
-            uses.append(Use(path, line, msgid, plural, context))
+    uses, problems = extract(platform_dir, relative_to)
+    if problems:
+        raise ValueError("\n".join(str(p) for p in problems))
     return uses
+
+
+def extract(platform_dir: Path, relative_to: Path | None = None) -> tuple[list[Use], list[Problem]]:
+    """Return the messages in use, and the files that could not be read."""
+    base = relative_to or platform_dir.parent
+    uses: list[Use] = []
+    problems: list[Problem] = []
+    for path, method in source_files(platform_dir):
+        shown = _display(path, base)
+        options = JINJA_OPTIONS if method.startswith("jinja2") else {}
+        try:
+            with path.open("rb") as fh:
+                found = list(babel_extract(method, fh, keywords=KEYWORDS, options=options))  # type: ignore[arg-type]
+        except (TemplateSyntaxError, SyntaxError, UnicodeDecodeError) as error:
+            line = getattr(error, "lineno", 0) or 0
+            problems.append(Problem(shown, line, f"cannot be read for translation: {error}"))
+            continue
+        for line, message, _comments, context in found:
+            if isinstance(message, tuple):
+                msgid, plural = message[0], (message[1] if len(message) > 1 else None)
+            else:
+                msgid, plural = message, None
+            if msgid:
+                uses.append(Use(shown, line, msgid, plural, context))
+    return uses, problems
 
 
 def _display(path: Path, base: Path) -> str:
@@ -252,7 +276,10 @@ def check(
                     homes.setdefault(key, entry)
         known[language] = homes
 
-    for use in uses if uses is not None else extract_uses(platform_dir, base):
+    if uses is None:
+        uses, unreadable = extract(platform_dir, base)
+        problems += unreadable
+    for use in uses:
         key = (use.context, use.msgid)
         for language in LANGUAGES:
             entry = known[language].get(key)
@@ -288,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         from lotse.platform.config import _shipped_dir
 
         locales_dir = _shipped_dir("lotse.locales")
-    uses = extract_uses(args.platform_dir)
-    problems = check(args.platform_dir, locales_dir, msgfmt=not args.no_msgfmt, uses=uses)
+    uses, unreadable = extract(args.platform_dir)
+    problems = unreadable + check(args.platform_dir, locales_dir, msgfmt=not args.no_msgfmt, uses=uses)
     for problem in problems:
         print(problem)  # noqa: T201 - this is a command-line report
     distinct = len({(u.context, u.msgid) for u in uses})
