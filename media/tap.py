@@ -1,0 +1,465 @@
+"""The one place that reaches into aiortc's internals, so forwarding never decodes.
+
+aiortc (pinned to 1.16.0 in pyproject.toml) has no public access to encoded
+frames on the receive side: ``RTCRtpReceiver`` reassembles RTP packets in a
+private ``JitterBuffer`` and hands complete frames to a private
+``queue.Queue`` consumed by a decoder thread. The maintainers declined an
+option to skip decoding, so this module swaps those two private objects:
+
+* the jitter buffer is replaced by :class:`MarkerJitterBuffer` (video) or
+  :class:`AudioPassThrough` (audio). aiortc's buffer only releases a frame
+  when the first packet of the *next* frame arrives and ignores the RTP
+  marker bit, which adds one frame interval per hop (33 ms at 30 fps, far
+  more for a low-rate screen share); ours completes a frame on its marker
+  packet. For audio aiortc prefetches four packets (80 ms); one Opus packet
+  is one frame, so ours releases each packet at once.
+* the decoder queue is replaced by a sink whose ``put()`` turns each complete
+  frame into an :class:`EncodedFrame` (with keyframe detection) and calls back
+  on the event loop. Its ``get()`` returns ``None`` at once, so the decoder
+  thread aiortc starts in ``receive()`` exits immediately.
+
+It also shares one bandwidth estimator (REMB) between the video receivers of
+a peer connection (stock aiortc keeps one per receiver, which starved a
+browser sending camera and screen), turns keyframe requests that reach a
+sender of forwarded packets into a callback (aiortc would only set a flag for
+an encoder that is never used), sends PLIs for an incoming stream, and raises
+the UDP receive buffer of a connection's sockets.
+
+:func:`check_aiortc` and ``tests/media/test_tap.py`` fail loudly when the
+installed aiortc no longer has the shape this module relies on. Everything
+here can go once aiortc offers encoded-frame access (an "encoded transform"
+API) and marker-bit frame completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import functools
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiortc
+import av
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtp import RtpPacket
+
+from lotse.media.codecs import is_keyframe, starts_frame
+
+logger = logging.getLogger(__name__)
+
+AIORTC_VERSION: Final = "1.16.0"
+
+# Private attribute names (name-mangled) this module replaces or reads.
+_RECEIVER_JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
+_RECEIVER_DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
+_RECEIVER_ESTIMATOR: Final = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RECEIVER_KIND: Final = "_RTCRtpReceiver__kind"
+_RECEIVER_CODECS: Final = "_RTCRtpReceiver__codecs"
+_RECEIVER_PRIVATE: Final = (
+    _RECEIVER_JITTER_BUFFER,
+    _RECEIVER_DECODER_QUEUE,
+    _RECEIVER_DECODER_THREAD,
+    _RECEIVER_ESTIMATOR,
+    _RECEIVER_KIND,
+    _RECEIVER_CODECS,
+)
+
+# Packets older than the buffer's origin by this much mean the sender restarted
+# its sequence numbers (aiortc uses the same value).
+MAX_MISORDER: Final = 100
+# A hole at the head of the video buffer is given up on once this many newer
+# packets have arrived behind it (about half a second of 640x480 video): the
+# retransmission did not come, a keyframe will.
+MAX_HOLE: Final = 64
+
+
+class TapShapeError(RuntimeError):
+    """The installed aiortc does not have the internals the tap relies on."""
+
+
+def check_aiortc() -> None:
+    """Raise :class:`TapShapeError` unless the installed aiortc is the pinned one."""
+    if aiortc.__version__ != AIORTC_VERSION:
+        raise TapShapeError(
+            f"lotse.media.tap is written against aiortc {AIORTC_VERSION}, "
+            f"found {aiortc.__version__}; re-check the tap and tests/media/test_tap.py"
+        )
+    for cls, name in (
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpSender, "_send_keyframe"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+    ):
+        if not callable(getattr(cls, name, None)):
+            raise TapShapeError(f"aiortc {cls.__name__}.{name} is gone")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One complete encoded frame taken off a receiver, never decoded.
+
+    ``pts`` counts in ``1/clock_rate`` units from the first frame of the
+    stream, unwrapped (it does not jump at the 32-bit RTP wrap).
+    """
+
+    data: bytes
+    pts: int
+    clock_rate: int
+    keyframe: bool
+    ssrc: int
+    received_at: float  # time.monotonic() when the frame became complete
+
+    def to_packet(self, pts: int | None = None) -> av.Packet[Any]:
+        """Return an ``av.Packet`` that aiortc's sender will only re-packetise."""
+        packet = av.Packet(self.data)
+        packet.pts = self.pts if pts is None else pts
+        packet.time_base = _time_base(self.clock_rate)
+        return packet
+
+
+@functools.lru_cache(maxsize=8)
+def _time_base(clock_rate: int) -> fractions.Fraction:
+    return fractions.Fraction(1, clock_rate)
+
+
+class _Assembled:
+    """A frame as the buffers hand it over: payload, raw RTP timestamp, whether its start is known."""
+
+    __slots__ = ("clean", "data", "ssrc", "timestamp")
+
+    def __init__(self, data: bytes, timestamp: int, ssrc: int, clean: bool) -> None:
+        self.data = data
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.clean = clean
+
+
+class _FrameBatch(JitterFrame):
+    """What our buffers return to aiortc: one or more complete frames.
+
+    aiortc's receiver takes at most one frame per packet and rewrites its
+    ``timestamp``; a retransmission that fills a hole can complete several,
+    so the batch carries them all and the sink ignores aiortc's timestamp.
+    """
+
+    def __init__(self, frames: list[_Assembled]) -> None:
+        super().__init__(data=b"", timestamp=frames[0].timestamp)
+        self.frames = frames
+
+
+def _seq_delta(a: int, b: int) -> int:
+    """Return ``a - b`` for 16-bit sequence numbers."""
+    return (a - b) & 0xFFFF
+
+
+class MarkerJitterBuffer:
+    """Reassemble video frames and release each one on its marker packet.
+
+    Same contract as aiortc's ``JitterBuffer.add``: returns ``(pli_flag,
+    frame_or_None)``. A frame is released when its packets from the frame's
+    first to its marker packet are all present (or, for senders that do not
+    set the marker, when the next frame's first packet arrives). A frame
+    whose first packet is not known to start a frame (the first one after
+    start-up or after a reset) is marked unclean and dropped by the sink.
+    """
+
+    def __init__(self, capacity: int = 512, codec_name: Callable[[int], str | None] | None = None) -> None:
+        if capacity & (capacity - 1):
+            raise ValueError("capacity must be a power of 2")
+        self._capacity = capacity
+        self._origin: int | None = None
+        self._newest = 0
+        self._packets: list[RtpPacket | None] = [None] * capacity
+        self._start_known = False
+        self._codec_name = codec_name
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli = False
+        seq = packet.sequence_number
+        if self._origin is None:
+            self._reset(seq)
+        else:
+            delta = _seq_delta(seq, self._origin)
+            misorder = _seq_delta(self._origin, seq)
+            if misorder < delta:
+                if misorder < MAX_MISORDER:
+                    return False, None  # late duplicate or retransmission of a released frame
+                self._reset(seq)
+                pli = True
+            elif delta >= self._capacity:
+                self._reset(seq)
+                pli = True
+        origin = self._origin
+        assert origin is not None
+        self._packets[seq % self._capacity] = packet
+        if _seq_delta(seq, origin) > _seq_delta(self._newest, origin):
+            self._newest = seq
+        if self._packets[origin % self._capacity] is None and _seq_delta(self._newest, origin) > MAX_HOLE:
+            self._skip_hole()
+            pli = True
+        frames = self._collect()
+        return pli, (_FrameBatch(frames) if frames else None)
+
+    def _reset(self, seq: int) -> None:
+        self._packets = [None] * self._capacity
+        self._origin = seq
+        self._newest = seq
+        self._start_known = False
+
+    def _skip_hole(self) -> None:
+        assert self._origin is not None
+        while self._packets[self._origin % self._capacity] is None:
+            self._origin = (self._origin + 1) & 0xFFFF
+        self._start_known = False
+
+    def _starts_frame(self, packet: RtpPacket) -> bool:
+        name = self._codec_name(packet.payload_type) if self._codec_name else None
+        return name is not None and starts_frame(name, packet.payload)
+
+    def _collect(self) -> list[_Assembled]:
+        frames: list[_Assembled] = []
+        packets = self._packets
+        capacity = self._capacity
+        while True:
+            origin = self._origin
+            assert origin is not None
+            parts: list[bytes] = []
+            timestamp = -1
+            ssrc = 0
+            end = 0
+            for count in range(capacity):
+                packet = packets[(origin + count) % capacity]
+                if packet is None:
+                    break
+                if count == 0:
+                    timestamp = packet.timestamp
+                    ssrc = packet.ssrc
+                    if not self._start_known:
+                        self._start_known = self._starts_frame(packet)
+                elif packet.timestamp != timestamp:
+                    end = count  # the sender did not set the marker
+                    break
+                parts.append(packet._data)  # type: ignore[attr-defined]
+                if packet.marker:
+                    end = count + 1
+                    break
+            if not end:
+                return frames
+            frames.append(_Assembled(b"".join(parts), timestamp, ssrc, self._start_known))
+            for count in range(end):
+                packets[(origin + count) % capacity] = None
+            self._origin = (origin + end) & 0xFFFF
+            self._start_known = True
+
+
+class AudioPassThrough:
+    """Release each audio packet at once: one Opus packet is one frame.
+
+    Late and duplicate packets are dropped; lost ones are left to the
+    subscriber's packet-loss concealment, as any forwarding unit does.
+    """
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._last is not None and not 0 < _seq_delta(seq, self._last) < 0x8000:
+            return False, None
+        self._last = seq
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        return False, _FrameBatch([_Assembled(data, packet.timestamp, packet.ssrc, True)])
+
+
+class _TimestampUnwrapper:
+    """Turn 32-bit RTP timestamps into a monotonic count from the first one."""
+
+    __slots__ = ("_last", "_pts")
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._pts = 0
+
+    def unwrap(self, timestamp: int) -> int:
+        if self._last is not None:
+            delta = (timestamp - self._last) & 0xFFFFFFFF
+            if delta >= 0x80000000:
+                delta -= 0x100000000
+            self._pts += delta
+        self._last = timestamp
+        return self._pts
+
+
+class ReceiveTap:
+    """Stands in for a receiver's decoder queue and hands on encoded frames.
+
+    Created by :func:`install_receiver_tap`; ``put`` and ``get`` are what
+    aiortc calls on the object it believes is a ``queue.Queue``.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str, on_frame: Callable[[EncodedFrame], None]) -> None:
+        self.receiver = receiver
+        self.kind = kind
+        self.on_frame = on_frame
+        self.ssrc: int | None = None
+        self.frames = 0
+        self.dropped = 0
+        self.ended = False
+        self._unwrapper = _TimestampUnwrapper()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    # -- the queue.Queue surface aiortc uses ------------------------------
+    def put(self, item: tuple[Any, JitterFrame] | None) -> None:
+        if item is None:
+            self.ended = True
+            return
+        codec, batch = item
+        assert isinstance(batch, _FrameBatch)
+        clock_rate: int = codec.clockRate
+        name: str = codec.name
+        now = time.monotonic()
+        for frame in batch.frames:
+            self.ssrc = frame.ssrc
+            pts = self._unwrapper.unwrap(frame.timestamp)
+            if not frame.clean:
+                self.dropped += 1
+                continue
+            keyframe = self.kind == "audio" or is_keyframe(name, frame.data)
+            self.frames += 1
+            try:
+                self.on_frame(EncodedFrame(frame.data, pts, clock_rate, keyframe, frame.ssrc, now))
+            except Exception:
+                # A bug in a consumer must not kill aiortc's RTP path.
+                logger.exception("frame consumer failed")
+
+    def get(self) -> None:
+        # aiortc's decoder thread calls this first; None makes it exit at once.
+        return None
+
+    # -- keyframe requests towards the sender of this stream --------------
+    def request_keyframe(self) -> bool:
+        """Send a PLI for this stream; return False if its SSRC is not known yet."""
+        if self.ssrc is None or self.kind != "video":
+            return False
+        task = asyncio.ensure_future(self.receiver._send_rtcp_pli(self.ssrc))
+        # Keep a reference until done; the event loop only holds weak ones.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+
+def _check_receiver(receiver: RTCRtpReceiver) -> None:
+    missing = [name for name in _RECEIVER_PRIVATE if not hasattr(receiver, name)]
+    if missing:
+        raise TapShapeError(f"aiortc RTCRtpReceiver lacks {', '.join(missing)}")
+
+
+def install_receiver_tap(receiver: RTCRtpReceiver, on_frame: Callable[[EncodedFrame], None]) -> ReceiveTap:
+    """Make ``receiver`` hand complete encoded frames to ``on_frame`` instead of decoding.
+
+    Must be called before the receiver starts (before the connection is
+    established): aiortc starts its decoder thread in ``receive()``.
+    """
+    _check_receiver(receiver)
+    if getattr(receiver, _RECEIVER_DECODER_THREAD) is not None:
+        raise TapShapeError("the receiver has already started decoding; install the tap earlier")
+    kind: str = getattr(receiver, _RECEIVER_KIND)
+    tap = ReceiveTap(receiver, kind, on_frame)
+    # Filled by aiortc in receive(), so it is read when packets arrive.
+    codecs: dict[int, Any] = getattr(receiver, _RECEIVER_CODECS)
+
+    def codec_name(payload_type: int) -> str | None:
+        codec = codecs.get(payload_type)
+        return None if codec is None else str(codec.name)
+
+    buffer: MarkerJitterBuffer | AudioPassThrough = (
+        MarkerJitterBuffer(codec_name=codec_name) if kind == "video" else AudioPassThrough()
+    )
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, buffer)
+    setattr(receiver, _RECEIVER_DECODER_QUEUE, tap)
+    return tap
+
+
+def share_bandwidth_estimator(receivers: Iterable[RTCRtpReceiver]) -> RemoteBitrateEstimator:
+    """Give all video ``receivers`` of one connection a single REMB estimator."""
+    estimator = RemoteBitrateEstimator()
+    for receiver in receivers:
+        _check_receiver(receiver)
+        if getattr(receiver, _RECEIVER_ESTIMATOR) is not None:
+            setattr(receiver, _RECEIVER_ESTIMATOR, estimator)
+    return estimator
+
+
+def hook_keyframe_requests(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the remote side asks ``sender`` for a keyframe (PLI/FIR).
+
+    aiortc only sets a flag for its encoder, which a sender of forwarded
+    packets never uses.
+    """
+    if not callable(getattr(sender, "_send_keyframe", None)):
+        raise TapShapeError("aiortc RTCRtpSender._send_keyframe is gone")
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def route_by_mid(pc: RTCPeerConnection) -> None:
+    """Route RTP packets from SSRCs the SDP did not announce by their MID header extension.
+
+    aiortc 1.16 records MIDs in its router but routes only by SSRC (or by a
+    payload type used by a single receiver). With BUNDLE several video
+    receivers share payload types, so a stream whose SSRC was not in the
+    offer (a browser starting a screen share on a sender offered without a
+    track) would be dropped.
+    """
+    routers = {id(t.receiver.transport): t.receiver.transport._rtp_router for t in pc.getTransceivers()}
+    for router in routers.values():
+        if getattr(router, "_lotse_mid_routing", False):
+            continue
+        original = router.route_rtp
+
+        def route_rtp(packet: RtpPacket, router: Any = router, original: Any = original) -> Any:
+            receiver = original(packet)
+            mid = packet.extensions.mid
+            if receiver is None and mid is not None:
+                receiver = router.mid_table.get(mid)
+                if receiver is not None:
+                    router.ssrc_table[packet.ssrc] = receiver
+            return receiver
+
+        router.route_rtp = route_rtp  # type: ignore[method-assign]
+        setattr(router, "_lotse_mid_routing", True)  # noqa: B010 - a marker on a foreign object
+
+
+def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = 1 << 20) -> int:
+    """Raise SO_RCVBUF on the connection's UDP sockets; return how many were changed.
+
+    The default (208 KB) overflowed under load in the prototype and caused
+    keyframe-request storms. The kernel caps the value at
+    ``net.core.rmem_max``; best effort, so failures are only logged.
+    """
+    changed = 0
+    for transceiver in pc.getTransceivers():
+        ice_transport = transceiver.receiver.transport.transport
+        connection = getattr(ice_transport.iceGatherer, "_connection", None)
+        for protocol in getattr(connection, "_protocols", ()):
+            transport = getattr(protocol, "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError):
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+                    changed += 1
+    return changed
