@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     SCREEN_SHARE_BUSY = "screen_share_busy"
     NO_SCREEN_SENDER = "no_screen_sender"
     UNKNOWN_ROOM = "unknown_room"
+    UNAUTHORISED = "unauthorised"
 
 
 class MediaError(Exception):

@@ -17,8 +17,15 @@ from lotse.media.room import Clock, Room, RoomSettings, utc_now
 class MediaUnit:
     """Create, find and close rooms."""
 
-    def __init__(self, default_settings: RoomSettings | None = None, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        default_settings: RoomSettings | None = None,
+        *,
+        clock: Clock = utc_now,
+        room_class: type[Room] = Room,
+    ) -> None:
         self.default_settings = default_settings or RoomSettings()
+        self._room_class = room_class
         self._clock = clock
         self._rooms: dict[str, Room] = {}
 
@@ -30,7 +37,7 @@ class MediaUnit:
         """Open a room; an open room of that id is returned as it is."""
         room = self._rooms.get(room_id)
         if room is None:
-            room = Room(room_id, settings or self.default_settings, clock=self._clock, on_closed=self._forget)
+            room = self._room_class(room_id, settings or self.default_settings, clock=self._clock, on_closed=self._forget)
             self._rooms[room_id] = room
         return room
 

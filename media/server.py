@@ -1,0 +1,168 @@
+"""The media unit as its own process: the room signalling over a WebSocket.
+
+``python -m lotse.media.server --host 0.0.0.0 --port 8765`` (the platform will
+add ``lotse media serve``). Clients connect to
+``ws://host:port/rooms/<room_id>?token=<token>``; the token, issued by the
+platform with :func:`lotse.media.tokens.issue_token` and the shared secret in
+``LOTSE_MEDIA_SECRET``, names the participant. After that the messages are
+exactly those of :mod:`lotse.media.room`, one JSON object per WebSocket
+message. A room lives in the process that first hosted it; whoever hands out
+room addresses pins a room to one process.
+
+With ``--stats-interval`` the process prints one JSON line per interval to
+stdout: CPU seconds, event-loop lag and each room's forwarding counters (the
+benchmark reads them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from lotse.media.errors import ErrorCode, MediaError
+from lotse.media.events import LeaveReason
+from lotse.media.monitor import LoopLagMonitor, process_cpu_seconds
+from lotse.media.room import MAX_CAP, Message, RoomSettings
+from lotse.media.tokens import verify_token
+from lotse.media.unit import MediaUnit
+
+logger = logging.getLogger(__name__)
+
+SECRET_ENV = "LOTSE_MEDIA_SECRET"  # noqa: S105 - the variable's name, not a secret
+# WebSocket close codes in the application range: the client should not retry.
+CLOSE_UNAUTHORISED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class MediaServer:
+    """Serve one :class:`MediaUnit` over WebSockets."""
+
+    def __init__(self, unit: MediaUnit, secret: bytes) -> None:
+        if not secret:
+            raise ValueError(f"a secret is required (set {SECRET_ENV})")
+        self.unit = unit
+        self.secret = secret
+
+    async def handler(self, ws: ServerConnection) -> None:
+        """Authenticate one connection, then relay its messages to its room."""
+        assert ws.request is not None
+        url = urllib.parse.urlsplit(ws.request.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 2 or parts[0] != "rooms" or not parts[1]:
+            await ws.close(CLOSE_NOT_FOUND, "use /rooms/<room_id>?token=...")
+            return
+        room_id = urllib.parse.unquote(parts[1])
+        token = urllib.parse.parse_qs(url.query).get("token", [""])[0]
+        try:
+            participant_id = verify_token(self.secret, room_id, token)
+        except MediaError as error:
+            await ws.send(json.dumps(error.to_message()))
+            await ws.close(CLOSE_UNAUTHORISED, error.code)
+            return
+        room = self.unit.create_room(room_id)
+
+        async def outbox(message: Message) -> None:
+            await ws.send(json.dumps(message))
+
+        try:
+            async for raw in ws:
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    replies = [MediaError(ErrorCode.BAD_MESSAGE, "messages are JSON objects").to_message()]
+                else:
+                    replies = await room.handle(participant_id, message, outbox)
+                for reply in replies:
+                    await ws.send(json.dumps(reply))
+        except ConnectionClosed:
+            pass
+        finally:
+            await room.leave(participant_id, LeaveReason.DISCONNECTED)
+
+    def stats(self, monitor: LoopLagMonitor, started: float, cpu_start: float) -> Message:
+        lag = monitor.summary()
+        return {
+            "time": time.monotonic() - started,
+            "cpu": process_cpu_seconds() - cpu_start,
+            "loop_lag_ms": {"p50": lag.p50_ms, "p99": lag.p99_ms, "max": lag.max_ms, "samples": lag.samples},
+            "rooms": {room_id: room.stats() for room_id, room in self.unit.rooms.items()},
+        }
+
+
+async def run(
+    host: str,
+    port: int,
+    unit: MediaUnit,
+    secret: bytes,
+    *,
+    stop: asyncio.Event,
+    stats_interval: float | None = None,
+    ready: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve until ``stop`` is set; resolve ``ready`` with the bound port."""
+    server = MediaServer(unit, secret)
+    monitor = LoopLagMonitor()
+    monitor.start()
+    async with serve(server.handler, host, port, max_size=2**20) as ws_server:
+        bound = next(iter(ws_server.sockets)).getsockname()[1]
+        # Everything allocated so far lives for the whole process: keep it out
+        # of the cyclic collector's full passes (they paused a 12-person room
+        # for 70-90 ms in the prototype).
+        gc.collect()
+        gc.freeze()
+        if ready is not None and not ready.done():
+            ready.set_result(bound)
+        logger.info("media server listening on %s:%d", host, bound)
+        started, cpu_start = time.monotonic(), process_cpu_seconds()
+        if stats_interval:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), stats_interval)
+                print(json.dumps(server.stats(monitor, started, cpu_start)), flush=True)  # noqa: T201 - the stats stream is the output
+        else:
+            await stop.wait()
+    await unit.close()
+    await monitor.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lotse.media.server", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--cap", type=int, default=MAX_CAP, help="participants per room (2-12)")
+    parser.add_argument("--codec", default="VP8", choices=["VP8", "H264"])
+    parser.add_argument("--stats-interval", type=float, default=None, help="print JSON stats every N seconds")
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr)
+    secret = os.environ.get(SECRET_ENV, "").encode()
+    if not secret:
+        parser.error(f"set {SECRET_ENV} to the secret the platform signs join tokens with")
+    unit = MediaUnit(RoomSettings(cap=args.cap, video_codec=args.codec))
+
+    async def serve_until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(args.host, args.port, unit, secret, stop=stop, stats_interval=args.stats_interval)
+
+    asyncio.run(serve_until_signalled())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
