@@ -1,0 +1,1059 @@
+"""Run a session: a pure step function over plain data.
+
+``await runner.advance(flow, state, user_input, ports)`` takes the session as
+data and one input from the person, and returns the new session data and the
+view to show. Nothing is kept between calls, so the platform can store the
+state as JSON (``state.to_dict()``), run several workers, and resume a session
+days later.
+
+The state
+    ``frames`` — the flow and its sub-flows as they were entered (never
+    removed, so going back into a finished sub-flow works);
+    ``visits`` — the path, one entry per step shown or passed, with time;
+    going back truncates it;
+    ``records`` — answers and action results, each tied to the visit that
+    produced it; going back drops those at or after the target;
+    ``executions`` — every action that ran; never dropped, so that going back
+    over an action can say it already happened and a re-run gets a new
+    idempotency key;
+    ``transcript`` — the append-only story of the session for people and audit.
+
+Why this shape: going back to any earlier step, and a doubled request, must
+both be safe without any undo. An action's idempotency key is
+``<session>:<frame>:<step>:<n>`` where ``n`` counts earlier executions of the
+step: two copies of the same request carry the same key (the platform runs
+the action once and returns the recorded result to the second), while a
+fresh confirmation after going back gets a new one.
+
+Inputs carry the id of the step they answer; an input for a step that is no
+longer current (the second of two clicks) changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from lotse.engine.expressions import Evaluator, ExpressionError
+from lotse.engine.model import (
+    ActionStep,
+    BranchStep,
+    ChecklistStep,
+    EndStep,
+    Field,
+    FieldType,
+    Flow,
+    FormStep,
+    InfoStep,
+    InputSpec,
+    Outcome,
+    QuestionStep,
+    Step,
+    StepType,
+    SubflowStep,
+    Transition,
+    transitions,
+)
+from lotse.engine.ports import ActionResult, Ports
+from lotse.engine.problems import Problem, ProblemCode
+from lotse.engine.render import Renderer
+from lotse.engine.views import (
+    AnyView,
+    ChecklistView,
+    ConfirmView,
+    EndView,
+    FieldView,
+    FormView,
+    HistoryEntry,
+    InfoView,
+    ItemView,
+    Notice,
+    NoticeCode,
+    OptionView,
+    QuestionView,
+)
+
+#: Steps passed without the person in one call before the runner gives up.
+MAX_AUTOMATIC_STEPS = 10_000
+MAX_FIELD_LENGTH = 10_000
+CANCELLED = "cancelled"
+INVALID_ARGUMENTS = "invalid_arguments"
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# ---------------------------------------------------------------------------
+# inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """Go on from an ``info`` step."""
+
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choose:
+    """Pick an option of a ``question``."""
+
+    option: str
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """Send the values of a ``form``."""
+
+    values: Mapping[str, Any]
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Tick items of a ``checklist`` (``all_items`` ticks every item)."""
+
+    items: tuple[str, ...] = ()
+    all_items: bool = False
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Confirm an ``action``."""
+
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Decline an ``action``; routed like the error code ``cancelled``."""
+
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Back:
+    """Go back to an earlier visit (``None``: the previous step that waited for the person)."""
+
+    visit: int | None = None
+
+
+UserInput = Continue | Choose | Submit | Tick | Confirm | Cancel | Back
+
+
+def input_from_data(data: Any) -> UserInput | Problem:
+    """Parse an input sent as JSON: ``{"step": s, "choose"|"submit"|"tick"|"confirm"|"cancel"|"continue"|"back": ...}``."""
+    if not isinstance(data, Mapping):
+        return Problem(ProblemCode.INVALID_INPUT, "an input is a JSON object")
+    step = data.get("step")
+    step = step if isinstance(step, str) else None
+    if "choose" in data and isinstance(data["choose"], str):
+        return Choose(data["choose"], step)
+    if "submit" in data and isinstance(data["submit"], Mapping):
+        return Submit(dict(data["submit"]), step)
+    if "tick" in data:
+        ticked = data["tick"]
+        if ticked == "all":
+            return Tick((), True, step)
+        if isinstance(ticked, list) and all(isinstance(t, str) for t in ticked):
+            return Tick(tuple(ticked), False, step)
+    if data.get("confirm") is True:
+        return Confirm(step)
+    if data.get("cancel") is True:
+        return Cancel(step)
+    if data.get("continue") is True:
+        return Continue(step)
+    if "back" in data:
+        target = data["back"]
+        if target is None or target is True:
+            return Back(None)
+        if isinstance(target, int) and not isinstance(target, bool):
+            return Back(target)
+    return Problem(ProblemCode.INVALID_INPUT, "unrecognised input", "Send one of choose, submit, tick, confirm, cancel, continue, back.")
+
+
+# ---------------------------------------------------------------------------
+# state
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A flow as entered in this session: the root flow (index 0) or a sub-flow."""
+
+    flow_id: str
+    version: int
+    content_hash: str
+    inputs: Mapping[str, Any]
+    parent: int | None = None
+    call_step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One step on the path. ``auto``: passed without the person; ``manual``: never answer it automatically."""
+
+    frame: int
+    step: str
+    at: str
+    auto: bool = False
+    manual: bool = False
+    via: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An answer (``kind="answer"``) or an action's result/error (``kind="result"``)."""
+
+    visit: int
+    frame: int
+    step: str
+    kind: str
+    value: Any
+    auto: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """An action that ran; kept even when the person goes back."""
+
+    visit: int
+    frame: int
+    flow_id: str
+    step: str
+    action: str
+    key: str
+    at: str
+    error: str | None
+    value: Any
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the transcript."""
+
+    at: str
+    kind: str
+    flow: str
+    step: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """A session as plain data; ``to_dict``/``from_dict`` round-trip through JSON."""
+
+    session_id: str
+    flow_id: str
+    version: int
+    content_hash: str
+    locale: str
+    user: Mapping[str, Any]
+    org: Mapping[str, Any]
+    frames: tuple[Frame, ...]
+    visits: tuple[Visit, ...]
+    records: tuple[Record, ...] = ()
+    executions: tuple[Execution, ...] = ()
+    transcript: tuple[Event, ...] = ()
+    outcome: Outcome | None = None
+
+    @property
+    def position(self) -> Visit:
+        """Return the current visit: the step shown now (or the end step)."""
+        return self.visits[-1]
+
+    def path(self, frame: int = 0) -> list[str]:
+        """Return the steps walked in a frame, in order."""
+        return [visit.step for visit in self.visits if visit.frame == frame]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state as JSON-ready data."""
+        return {
+            "session_id": self.session_id,
+            "flow_id": self.flow_id,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "locale": self.locale,
+            "user": self.user,
+            "org": self.org,
+            "frames": [
+                [f.flow_id, f.version, f.content_hash, f.inputs, f.parent, f.call_step] for f in self.frames
+            ],
+            "visits": [[v.frame, v.step, v.at, v.auto, v.manual, v.via] for v in self.visits],
+            "records": [[r.visit, r.frame, r.step, r.kind, r.value, r.auto, r.error] for r in self.records],
+            "executions": [
+                [e.visit, e.frame, e.flow_id, e.step, e.action, e.key, e.at, e.error, e.value, e.attempts]
+                for e in self.executions
+            ],
+            "transcript": [[e.at, e.kind, e.flow, e.step, e.data] for e in self.transcript],
+            "outcome": self.outcome.value if self.outcome else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionState:
+        """Rebuild the state from :meth:`to_dict` data."""
+        outcome = data.get("outcome")
+        return cls(
+            session_id=data["session_id"],
+            flow_id=data["flow_id"],
+            version=data["version"],
+            content_hash=data["content_hash"],
+            locale=data["locale"],
+            user=data["user"],
+            org=data["org"],
+            frames=tuple(Frame(*f) for f in data["frames"]),
+            visits=tuple(Visit(*v) for v in data["visits"]),
+            records=tuple(Record(*r) for r in data["records"]),
+            executions=tuple(Execution(*e) for e in data["executions"]),
+            transcript=tuple(Event(*e) for e in data["transcript"]),
+            outcome=Outcome(outcome) if outcome else None,
+        )
+
+
+class InputsError(ValueError):
+    """The inputs a flow was started with do not fit its ``inputs``."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def check_inputs(flow: Flow, inputs: Mapping[str, Any]) -> list[Problem]:
+    """Return what is wrong with the inputs a flow is started with."""
+    problems = []
+    declared = {spec.id: spec for spec in flow.inputs}
+    for spec in flow.inputs:
+        if spec.required and inputs.get(spec.id) in (None, ""):
+            problems.append(Problem(ProblemCode.INVALID_INPUT, f"the input '{spec.id}' is required", spec.label))
+    for name in inputs:
+        if name not in declared:
+            problems.append(Problem(ProblemCode.INVALID_INPUT, f"the flow has no input '{name}'"))
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# the runner
+
+
+class _Work:
+    """A mutable working copy of the state for the duration of one call."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+        self.frames = list(state.frames)
+        self.visits = list(state.visits)
+        self.records = list(state.records)
+        self.executions = list(state.executions)
+        self.transcript = list(state.transcript)
+        self.outcome = state.outcome
+        self.notices: list[Notice] = []
+        self.problems: list[Problem] = []
+        self.form_errors: dict[str, str] = {}
+        self.form_values: Mapping[str, Any] = {}
+
+    def freeze(self) -> SessionState:
+        s = self.state
+        return SessionState(
+            s.session_id, s.flow_id, s.version, s.content_hash, s.locale, s.user, s.org,
+            tuple(self.frames), tuple(self.visits), tuple(self.records), tuple(self.executions),
+            tuple(self.transcript), self.outcome,
+        )  # fmt: skip
+
+    @property
+    def here(self) -> Visit:
+        return self.visits[-1]
+
+    def values(self, frame: int, kind: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for record in self.records:
+            if record.frame == frame and record.kind == kind:
+                found[record.step] = {"error": record.error} if record.error else record.value
+        return found
+
+
+class _Stuck(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Runner:
+    """Advances sessions. Holds only caches (compiled expressions, rendered text).
+
+    One instance serves the whole application; it is safe to share between
+    concurrent requests because every call works on its own copy of the state.
+    """
+
+    def __init__(self, evaluator: Evaluator | None = None, renderer: Renderer | None = None) -> None:
+        self.evaluator = evaluator or Evaluator()
+        self.renderer = renderer or Renderer(self.evaluator)
+        self._facts_needed: dict[tuple[str, str], frozenset[str]] = {}
+
+    # -- public API --------------------------------------------------------
+
+    async def start(
+        self,
+        flow: Flow,
+        ports: Ports,
+        *,
+        session_id: str,
+        inputs: Mapping[str, Any] | None = None,
+        user: Mapping[str, Any] | None = None,
+        org: Mapping[str, Any] | None = None,
+        locale: str = "en",
+    ) -> tuple[SessionState, AnyView]:
+        """Start a session of ``flow`` and run it up to the first step that waits for the person.
+
+        Raises :class:`InputsError` when the inputs do not fit the flow
+        (call :func:`check_inputs` first to get the problems as data).
+        """
+        given = dict(inputs or {})
+        problems = check_inputs(flow, given)
+        if problems:
+            raise InputsError(problems)
+        now = ports.clock.now().isoformat()
+        state = SessionState(
+            session_id=session_id,
+            flow_id=flow.id,
+            version=flow.version,
+            content_hash=flow.content_hash,
+            locale=locale,
+            user=dict(user or {}),
+            org=dict(org or {}),
+            frames=(Frame(flow.id, flow.version, flow.content_hash, given),),
+            visits=(Visit(0, flow.start, now),),
+            transcript=(Event(now, "started", flow.id, flow.start, {"version": flow.version}),),
+        )
+        work = _Work(state)
+        flows = {0: flow}
+        await self._settle(work, flows, ports)
+        return work.freeze(), await self._view(work, flows, ports)
+
+    async def advance(
+        self, flow: Flow, state: SessionState, user_input: UserInput | None, ports: Ports
+    ) -> tuple[SessionState, AnyView]:
+        """Apply one input (``None``: just show where the session is) and run on to the next wait."""
+        work = _Work(state)
+        flows = await self._frame_flows(flow, state, ports)
+        if state.outcome is None and user_input is not None:
+            try:
+                if isinstance(user_input, Back):
+                    self._back(work, flows, user_input, ports)
+                    await self._settle(work, flows, ports)
+                else:
+                    moved = await self._apply(work, flows, user_input, ports)
+                    if moved:
+                        await self._settle(work, flows, ports)
+            except _Stuck as stuck:
+                self._end_stuck(work, flows, stuck.message, ports)
+        return work.freeze(), await self._view(work, flows, ports)
+
+    # -- frames and context ----------------------------------------------------
+
+    async def _frame_flows(self, flow: Flow, state: SessionState, ports: Ports) -> dict[int, Flow]:
+        flows = {0: flow}
+        for index, frame in enumerate(state.frames[1:], start=1):
+            sub = await ports.flows.get_flow(frame.flow_id)
+            if sub is not None:
+                flows[index] = sub
+        return flows
+
+    def _flow(self, work: _Work, flows: Mapping[int, Flow], frame: int) -> Flow:
+        found = flows.get(frame)
+        if found is None:
+            raise _Stuck(f"the sub-flow '{work.frames[frame].flow_id}' is no longer available")
+        return found
+
+    def _step(self, work: _Work, flows: Mapping[int, Flow]) -> tuple[Flow, Step]:
+        visit = work.here
+        flow = self._flow(work, flows, visit.frame)
+        step = flow.step(visit.step)
+        if step is None:
+            raise _Stuck(f"the flow '{flow.id}' has no step '{visit.step}'")
+        return flow, step
+
+    def _needed_facts(self, flow: Flow, step: Step) -> frozenset[str]:
+        key = (flow.content_hash, step.id)
+        found = self._facts_needed.get(key)
+        if found is None:
+            declared = frozenset(f.name for f in flow.facts)
+            needed: set[str] = set()
+            for source, template in _step_expressions(step):
+                analysis = self.evaluator.analyse(source, template=template)
+                needed |= analysis.facts_used(declared)
+            found = frozenset(needed)
+            self._facts_needed[key] = found
+        return found
+
+    async def _context(self, work: _Work, flows: Mapping[int, Flow], ports: Ports) -> dict[str, Any]:
+        visit = work.here
+        flow, step = self._step(work, flows)
+        frame = work.frames[visit.frame]
+        context: dict[str, Any] = {
+            "inputs": frame.inputs,
+            "answers": work.values(visit.frame, "answer"),
+            "results": work.values(visit.frame, "result"),
+            "facts": {},
+            "user": work.state.user,
+            "org": work.state.org,
+        }
+        facts: dict[str, Any] = {}
+        for name in sorted(self._needed_facts(flow, step)):
+            ref = flow.fact(name)
+            if ref is None:
+                continue
+            try:
+                args = self.evaluator.value(dict(ref.args), context)
+            except ExpressionError as error:
+                self._note_problem(work, flow, step.id, f"the arguments of fact '{name}' failed: {error.message}")
+                continue
+            facts[name] = await ports.facts.resolve_fact(ref.fact, args if isinstance(args, dict) else {})
+        context["facts"] = facts
+        return context
+
+    def _note_problem(self, work: _Work, flow: Flow, step: str, message: str) -> None:
+        work.transcript.append(Event(self._now_text(work), "problem", flow.id, step, {"message": message}))
+
+    def _now_text(self, work: _Work) -> str:
+        return work.visits[-1].at if work.visits else ""
+
+    # -- moving ------------------------------------------------------------
+
+    def _choose(
+        self, work: _Work, flow: Flow, step_id: str, transitions: Iterable[Transition], context: Mapping[str, Any]
+    ) -> Transition:
+        for transition in transitions:
+            if transition.when is None:
+                return transition
+            try:
+                if self.evaluator.condition(transition.when, context):
+                    return transition
+            except ExpressionError as error:
+                self._note_problem(work, flow, step_id, f"condition '{transition.when}' failed: {error.message}")
+        raise _Stuck(f"no case of step '{step_id}' applies")
+
+    def _go(self, work: _Work, transition: Transition, now: str, *, auto: bool = False) -> None:
+        here = work.here
+        work.visits[-1] = Visit(here.frame, here.step, here.at, here.auto or auto, here.manual, transition.key)
+        work.visits.append(Visit(here.frame, transition.target, now))
+
+    def _record(self, work: _Work, kind: str, value: Any, *, auto: bool = False, error: str | None = None) -> None:
+        here = work.here
+        work.records.append(Record(len(work.visits) - 1, here.frame, here.step, kind, value, auto, error))
+
+    async def _apply(self, work: _Work, flows: Mapping[int, Flow], user_input: UserInput, ports: Ports) -> bool:
+        flow, step = self._step(work, flows)
+        answered = getattr(user_input, "step", None)
+        if answered is not None and answered != step.id:
+            work.notices.append(
+                Notice(NoticeCode.ALREADY_ANSWERED, f"The step '{answered}' is not the current step; nothing changed.", answered)
+            )
+            return False
+        now = ports.clock.now().isoformat()
+        context = await self._context(work, flows, ports)
+        match step, user_input:
+            case InfoStep(), Continue():
+                self._go(work, self._choose(work, flow, step.id, step.next, context), now)
+                return True
+            case QuestionStep(), Choose(option=option_id):
+                option = step.option(option_id)
+                if option is None or not self._visible(work, flow, step, option.when, context):
+                    work.problems.append(Problem(ProblemCode.INVALID_INPUT, f"'{option_id}' is not an option here"))
+                    return False
+                self._record(work, "answer", option.id)
+                work.transcript.append(Event(now, "answered", flow.id, step.id, {"option": option.id}))
+                self._go(work, self._choose(work, flow, step.id, option.next, context), now)
+                return True
+            case FormStep(), Submit(values=values):
+                cleaned, errors = validate_form(step.fields, values)
+                if errors:
+                    work.form_errors = errors
+                    work.form_values = values
+                    work.problems.extend(
+                        Problem(ProblemCode.INVALID_INPUT, f"{name}: {message}") for name, message in errors.items()
+                    )
+                    return False
+                self._record(work, "answer", cleaned)
+                work.transcript.append(Event(now, "answered", flow.id, step.id, {"values": cleaned}))
+                context["answers"] = work.values(work.here.frame, "answer")
+                self._go(work, self._choose(work, flow, step.id, step.next, context), now)
+                return True
+            case ChecklistStep(), Tick(items=items, all_items=all_items):
+                auto = self._auto_ticked(work, flow, step, context)
+                ids = [item.id for item in step.items]
+                ticked = set(ids) if all_items else set(items) | auto
+                unknown = set(items) - set(ids)
+                missing = [i for i in ids if i not in ticked]
+                if unknown or missing:
+                    message = (f"unknown items: {', '.join(sorted(unknown))}" if unknown
+                               else f"still to tick: {', '.join(missing)}")  # fmt: skip
+                    work.problems.append(Problem(ProblemCode.INVALID_INPUT, message))
+                    return False
+                self._record(work, "answer", ids)
+                work.transcript.append(Event(now, "answered", flow.id, step.id, {"ticked": ids}))
+                self._go(work, self._choose(work, flow, step.id, step.next, context), now)
+                return True
+            case ActionStep(), Confirm():
+                await self._execute(work, flow, step, context, ports)
+                return True
+            case ActionStep(), Cancel():
+                work.transcript.append(Event(now, "cancelled", flow.id, step.id, {"action": step.action}))
+                self._record(work, "result", None, error=CANCELLED)
+                self._route_error(work, flow, step, CANCELLED, now)
+                return True
+        expected = {
+            StepType.INFO: "continue",
+            StepType.QUESTION: "an option",
+            StepType.FORM: "form values",
+            StepType.CHECKLIST: "ticked items",
+            StepType.ACTION: "confirm or cancel",
+        }.get(step.type, "nothing")
+        work.problems.append(
+            Problem(ProblemCode.INVALID_INPUT, f"step '{step.id}' ({step.type}) expects {expected}")
+        )
+        return False
+
+    def _visible(self, work: _Work, flow: Flow, step: Step, when: str | None, context: Mapping[str, Any]) -> bool:
+        if when is None:
+            return True
+        try:
+            return self.evaluator.condition(when, context)
+        except ExpressionError as error:
+            self._note_problem(work, flow, step.id, f"condition '{when}' failed: {error.message}")
+            return False
+
+    def _auto_ticked(self, work: _Work, flow: Flow, step: ChecklistStep, context: Mapping[str, Any]) -> set[str]:
+        return {item.id for item in step.items if item.check and self._visible(work, flow, step, item.check, context)}
+
+    def _route_error(self, work: _Work, flow: Flow, step: ActionStep, code: str, now: str) -> None:
+        transition = step.error_target(code)
+        if transition is None:
+            raise _Stuck(f"the action '{step.action}' failed with '{code}' and step '{step.id}' maps no default")
+        self._go(work, transition, now)
+
+    async def _execute(
+        self, work: _Work, flow: Flow, step: ActionStep, context: Mapping[str, Any], ports: Ports
+    ) -> None:
+        here = work.here
+        runs = sum(1 for e in work.executions if e.frame == here.frame and e.step == step.id)
+        key = f"{work.state.session_id}:{here.frame}:{step.id}:{runs}"
+        now = ports.clock.now().isoformat()
+        try:
+            args = self.evaluator.value(dict(step.args), context)
+            result = None
+        except ExpressionError as error:
+            args = {}
+            result = ActionResult(error=INVALID_ARGUMENTS, message=error.message)
+        attempts = 0
+        if result is None:
+            limit = step.retry.attempts if step.retry else 1
+            backoff = step.retry.backoff_seconds if step.retry else 0.0
+            while True:
+                attempts += 1
+                result = await ports.actions.run_action(step.action, args, idempotency_key=key)
+                if result.ok or not result.transient or attempts >= limit:
+                    break
+                work.transcript.append(
+                    Event(now, "retry", flow.id, step.id, {"action": step.action, "error": result.error, "attempt": attempts})
+                )
+                await ports.clock.sleep(backoff * (2 ** (attempts - 1)))
+            now = ports.clock.now().isoformat()
+        work.executions.append(
+            Execution(len(work.visits) - 1, here.frame, flow.id, step.id, step.action, key, now, result.error, result.value, attempts)
+        )
+        work.transcript.append(
+            Event(now, "action", flow.id, step.id,
+                  {"action": step.action, "key": key, "error": result.error, "result": result.value, "attempts": attempts})
+        )  # fmt: skip
+        if result.ok:
+            self._record(work, "result", result.value)
+            context = {**context, "results": {**context["results"], step.id: result.value}}
+            self._go(work, self._choose(work, flow, step.id, step.next, context), now)
+        else:
+            code = result.error or "error"
+            self._record(work, "result", None, error=code)
+            self._route_error(work, flow, step, code, now)
+
+    def _back(self, work: _Work, flows: Mapping[int, Flow], user_input: Back, ports: Ports) -> None:
+        target = user_input.visit
+        candidates = [i for i in range(len(work.visits) - 1) if self._can_return_to(work, flows, i)]
+        if target is None:
+            manual = [i for i in candidates if not work.visits[i].auto]
+            target = manual[-1] if manual else (candidates[-1] if candidates else None)
+        if target is None or target not in candidates:
+            work.problems.append(Problem(ProblemCode.INVALID_INPUT, "there is no such earlier step to go back to"))
+            return
+        now = ports.clock.now().isoformat()
+        old = work.visits[target]
+        for execution in work.executions:
+            if execution.visit >= target:
+                work.notices.append(_already_ran(execution))
+        work.transcript.append(
+            Event(now, "back", self._flow(work, flows, old.frame).id, old.step, {"from": work.here.step})
+        )
+        del work.visits[target:]
+        work.visits.append(Visit(old.frame, old.step, now, manual=True))
+        work.records = [r for r in work.records if r.visit < target]
+
+    def _can_return_to(self, work: _Work, flows: Mapping[int, Flow], index: int) -> bool:
+        visit = work.visits[index]
+        flow = flows.get(visit.frame)
+        step = flow.step(visit.step) if flow else None
+        return step is not None and step.type not in (StepType.BRANCH, StepType.SUBFLOW, StepType.END)
+
+    async def _settle(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> None:
+        """Pass every step that does not wait for the person."""
+        for _ in range(MAX_AUTOMATIC_STEPS):
+            flow, step = self._step(work, flows)
+            here = work.here
+            now = ports.clock.now().isoformat()
+            match step:
+                case BranchStep():
+                    context = await self._context(work, flows, ports)
+                    self._go(work, self._choose(work, flow, step.id, step.next, context), now, auto=True)
+                case SubflowStep():
+                    await self._enter_subflow(work, flows, flow, step, ports, now)
+                case EndStep() if here.frame != 0:
+                    self._leave_subflow(work, flows, flow, step, now)
+                case EndStep():
+                    work.outcome = step.outcome
+                    work.transcript.append(Event(now, "ended", flow.id, step.id, {"outcome": step.outcome.value}))
+                    return
+                case QuestionStep(answer=answer) if answer and not here.manual:
+                    context = await self._context(work, flows, ports)
+                    chosen = self._auto_answer(work, flow, step, answer, context)
+                    if chosen is None:
+                        return
+                    option = step.option(chosen)
+                    assert option is not None  # noqa: S101 - _auto_answer returns only option ids
+                    self._record(work, "answer", chosen, auto=True)
+                    work.transcript.append(Event(now, "answered_from_data", flow.id, step.id, {"option": chosen}))
+                    self._go(work, self._choose(work, flow, step.id, option.next, context), now, auto=True)
+                case ChecklistStep() if not here.manual and all(item.check for item in step.items):
+                    context = await self._context(work, flows, ports)
+                    if len(self._auto_ticked(work, flow, step, context)) != len(step.items):
+                        return
+                    ids = [item.id for item in step.items]
+                    self._record(work, "answer", ids, auto=True)
+                    work.transcript.append(Event(now, "answered_from_data", flow.id, step.id, {"ticked": ids}))
+                    self._go(work, self._choose(work, flow, step.id, step.next, context), now, auto=True)
+                case _:
+                    return
+        raise _Stuck(f"more than {MAX_AUTOMATIC_STEPS} steps passed without waiting for the person")
+
+    def _auto_answer(self, work: _Work, flow: Flow, step: QuestionStep, answer: str, context: Mapping[str, Any]) -> str | None:
+        try:
+            value = self.evaluator.value(answer, context)
+        except ExpressionError as error:
+            self._note_problem(work, flow, step.id, f"the answer expression failed: {error.message}")
+            return None
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            return None
+        option = step.option(str(value))
+        if option is None or not self._visible(work, flow, step, option.when, context):
+            return None
+        return option.id
+
+    async def _enter_subflow(
+        self, work: _Work, flows: dict[int, Flow], flow: Flow, step: SubflowStep, ports: Ports, now: str
+    ) -> None:
+        sub = await ports.flows.get_flow(step.flow)
+        if sub is None:
+            raise _Stuck(f"the sub-flow '{step.flow}' does not exist")
+        if len(work.frames) > 1000 or _depth(work.frames, work.here.frame) >= 20:
+            raise _Stuck("sub-flows nested too deeply")
+        context = await self._context(work, flows, ports)
+        try:
+            inputs = self.evaluator.value(dict(step.inputs), context)
+        except ExpressionError as error:
+            raise _Stuck(f"the inputs of sub-flow '{step.flow}' failed: {error.message}") from None
+        index = len(work.frames)
+        work.frames.append(Frame(sub.id, sub.version, sub.content_hash, inputs, work.here.frame, step.id))
+        flows[index] = sub
+        here = work.here
+        work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, "enter")
+        work.visits.append(Visit(index, sub.start, now))
+        work.transcript.append(Event(now, "subflow_started", flow.id, step.id, {"flow": sub.id, "version": sub.version}))
+
+    def _leave_subflow(self, work: _Work, flows: Mapping[int, Flow], sub: Flow, end: EndStep, now: str) -> None:
+        frame = work.frames[work.here.frame]
+        parent_index = frame.parent if frame.parent is not None else 0
+        parent = self._flow(work, flows, parent_index)
+        call = parent.step(frame.call_step or "")
+        if not isinstance(call, SubflowStep):
+            raise _Stuck(f"the sub-flow '{sub.id}' was not called from a sub-flow step")
+        here = work.here
+        work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, f"outcome:{end.outcome}")
+        work.records.append(Record(len(work.visits) - 1, parent_index, call.id, "answer", end.outcome.value, True))
+        work.transcript.append(Event(now, "subflow_ended", sub.id, end.id, {"outcome": end.outcome.value}))
+        transition = call.outcome_target(end.outcome.value)
+        if transition is None:
+            raise _Stuck(f"step '{call.id}' maps no step for the outcome '{end.outcome}' and no default")
+        for index in range(len(work.visits) - 1, -1, -1):
+            visit = work.visits[index]
+            if visit.frame == parent_index and visit.step == call.id:
+                work.visits[index] = Visit(visit.frame, visit.step, visit.at, True, visit.manual, transition.key)
+                break
+        work.visits.append(Visit(parent_index, transition.target, now))
+
+    def _end_stuck(self, work: _Work, flows: Mapping[int, Flow], message: str, ports: Ports) -> None:
+        now = ports.clock.now().isoformat()
+        here = work.here
+        flow = flows.get(here.frame)
+        work.outcome = Outcome.NOT_RESOLVED
+        work.problems.append(Problem(ProblemCode.STUCK, message, "Run 'lotse flows check' on the flow."))
+        work.transcript.append(
+            Event(now, "stuck", flow.id if flow else work.frames[here.frame].flow_id, here.step, {"message": message})
+        )
+
+    # -- views -----------------------------------------------------------------
+
+    def _text(self, work: _Work, flow: Flow, context_key: str, english: str, ports: Ports) -> str:
+        if ports.translations is not None and work.state.locale not in ("", "en"):
+            translated = ports.translations.translate(work.state.locale, f"{flow.id}/{context_key}", english)
+            if translated:
+                return translated
+        return english
+
+    def _html(self, work: _Work, flow: Flow, key: str, english: str, context: Mapping[str, Any], ports: Ports,
+              *, inline: bool = False) -> str:  # fmt: skip
+        if not english:
+            return ""
+        source = self._text(work, flow, key, english, ports)
+        try:
+            return self.renderer.render(source, context, inline=inline)
+        except ExpressionError as error:
+            self._note_problem(work, flow, key, f"text failed: {error.message}")
+            if source != english:
+                return self._html(work, flow, key, english, context, ports, inline=inline)
+            return self.renderer.html(english.replace("{{", "{ {").replace("}}", "} }"), inline=inline)
+
+    def _history(self, work: _Work, flows: Mapping[int, Flow]) -> tuple[HistoryEntry, ...]:
+        return tuple(
+            HistoryEntry(i, work.frames[v.frame].flow_id, v.step, v.auto)
+            for i, v in enumerate(work.visits[:-1])
+            if self._can_return_to(work, flows, i)
+        )
+
+    async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
+        here = work.here
+        flow = flows.get(here.frame)
+        step = flow.step(here.step) if flow else None
+        common: dict[str, Any] = {
+            "flow": flow.id if flow else work.frames[here.frame].flow_id,
+            "step": here.step,
+            "visit": len(work.visits) - 1,
+            "notices": tuple(work.notices),
+            "history": self._history(work, flows),
+            "problems": tuple(work.problems),
+        }
+        if flow is None or step is None or work.outcome is not None and not isinstance(step, EndStep):
+            outcome = work.outcome or Outcome.NOT_RESOLVED
+            message = work.problems[-1].message if work.problems else "This flow cannot go on."
+            return EndView(**common, text=self.renderer.html(f"This flow cannot go on: {message}"), outcome=outcome)
+        context = await self._context(work, flows, ports)
+        key = step.id
+        match step:
+            case EndStep():
+                return EndView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                               outcome=work.outcome or step.outcome)  # fmt: skip
+            case InfoStep():
+                return InfoView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports))
+            case QuestionStep():
+                options = tuple(
+                    OptionView(o.id, self._html(work, flow, f"{key}/{o.id}/label", o.label, context, ports, inline=True))
+                    for o in step.options
+                    if self._visible(work, flow, step, o.when, context)
+                )
+                suggested = self._auto_answer(work, flow, step, step.answer, context) if step.answer else None
+                if suggested is not None:
+                    common["notices"] = (
+                        *common["notices"],
+                        Notice(NoticeCode.ANSWERED_FROM_DATA, f"Platform data suggests '{suggested}'.", step.id),
+                    )
+                return QuestionView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                                    options=options, suggested=suggested)  # fmt: skip
+            case FormStep():
+                fields = tuple(
+                    FieldView(
+                        f.id, f.type,
+                        self._html(work, flow, f"{key}/{f.id}/label", f.label, context, ports, inline=True),
+                        f.required, f.choices,
+                        self._html(work, flow, f"{key}/{f.id}/help", f.help, context, ports, inline=True),
+                        work.form_values.get(f.id), work.form_errors.get(f.id, ""),
+                    )  # fmt: skip
+                    for f in step.fields
+                )
+                return FormView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                                fields=fields)  # fmt: skip
+            case ChecklistStep():
+                auto = self._auto_ticked(work, flow, step, context)
+                items = tuple(
+                    ItemView(i.id, self._html(work, flow, f"{key}/{i.id}/label", i.label, context, ports, inline=True),
+                             i.id in auto, i.id in auto)  # fmt: skip
+                    for i in step.items
+                )
+                return ChecklistView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                                     items=items)  # fmt: skip
+            case ActionStep():
+                try:
+                    args = self.evaluator.value(dict(step.args), context)
+                except ExpressionError:
+                    args = {}
+                previous = tuple(
+                    _already_ran(e) for e in work.executions if e.frame == here.frame and e.step == step.id
+                )
+                confirm = step.confirm or f"Run {step.action}?"
+                return ConfirmView(
+                    **common,
+                    text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                    action=step.action,
+                    confirm=self._html(work, flow, f"{key}/confirm", confirm, context, ports),
+                    args=args if isinstance(args, dict) else {},
+                    previous_runs=previous,
+                )
+        # Branch or sub-flow steps are never shown: only a stuck session ends here.
+        return EndView(**common, text="", outcome=work.outcome or Outcome.NOT_RESOLVED)
+
+
+def _depth(frames: list[Frame], index: int) -> int:
+    depth = 0
+    parent = frames[index].parent
+    while parent is not None and depth < 100:
+        depth += 1
+        parent = frames[parent].parent
+    return depth
+
+
+def _already_ran(execution: Execution) -> Notice:
+    time = execution.at[11:16] if len(execution.at) >= 16 else execution.at
+    if execution.error:
+        text = f"'{execution.action}' was already tried at {time} and failed ({execution.error})."
+    else:
+        text = f"'{execution.action}' already ran at {time}; going back does not undo it."
+    return Notice(NoticeCode.ACTION_ALREADY_RAN, text, execution.step, execution.at)
+
+
+def _step_expressions(step: Step) -> Iterable[tuple[str, bool]]:
+    """Yield (source, is_template) for every expression and template of a step."""
+    texts: list[str] = []
+    match step:
+        case QuestionStep():
+            texts = [step.text, *(o.label for o in step.options)]
+            if step.answer:
+                yield step.answer, True
+            for option in step.options:
+                if option.when:
+                    yield option.when, False
+        case FormStep():
+            texts = [step.text, *(f.label for f in step.fields), *(f.help for f in step.fields)]
+        case ChecklistStep():
+            texts = [step.text, *(i.label for i in step.items)]
+            for item in step.items:
+                if item.check:
+                    yield item.check, False
+        case ActionStep():
+            texts = [step.text, step.confirm or ""]
+            yield from _templates_in(step.args)
+        case SubflowStep():
+            yield from _templates_in(step.inputs)
+        case InfoStep() | EndStep():
+            texts = [step.text]
+        case BranchStep():
+            pass
+    for text in texts:
+        if "{{" in text or "{%" in text:
+            yield text, True
+    for transition in transitions(step):
+        if transition.when:
+            yield transition.when, False
+
+
+def _templates_in(value: Any) -> Iterable[tuple[str, bool]]:
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value:
+            yield value, True
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _templates_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _templates_in(item)
+
+
+def validate_form(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check and convert form values; return (clean values, {field: error})."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    known = set()
+    for spec in fields:
+        known.add(spec.id)
+        raw = values.get(spec.id)
+        if raw is None or raw == "":
+            if spec.required:
+                errors[spec.id] = "required"
+            continue
+        value, error = _convert(spec, raw)
+        if error:
+            errors[spec.id] = error
+        else:
+            cleaned[spec.id] = value
+    for name in values:
+        if name not in known:
+            errors[name] = "no such field"
+    return cleaned, errors
+
+
+def _convert(spec: Field, raw: Any) -> tuple[Any, str]:
+    if isinstance(raw, str) and len(raw) > MAX_FIELD_LENGTH:
+        return None, "too long"
+    match spec.type:
+        case FieldType.NUMBER:
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                return raw, ""
+            try:
+                text = str(raw).strip().replace(",", ".")
+                number = float(text)
+            except ValueError:
+                return None, "not a number"
+            return (int(number) if number.is_integer() and "." not in text else number), ""
+        case FieldType.BOOLEAN:
+            if isinstance(raw, bool):
+                return raw, ""
+            lowered = str(raw).strip().lower()
+            if lowered in ("true", "yes", "y", "1", "on"):
+                return True, ""
+            if lowered in ("false", "no", "n", "0", "off"):
+                return False, ""
+            return None, "yes or no"
+        case FieldType.DATE:
+            try:
+                return date.fromisoformat(str(raw).strip()).isoformat(), ""
+            except ValueError:
+                return None, "not a date (YYYY-MM-DD)"
+        case FieldType.CHOICE:
+            if str(raw) not in spec.choices:
+                return None, f"one of: {', '.join(spec.choices)}"
+            return str(raw), ""
+    if not isinstance(raw, str):
+        return None, "not a text"
+    text = raw.strip()
+    if spec.type is FieldType.EMAIL and not _EMAIL.match(text):
+        return None, "not an e-mail address"
+    if spec.pattern:
+        try:
+            if re.fullmatch(spec.pattern, text) is None:
+                return None, "does not have the expected form"
+        except re.error:
+            return None, "the field's pattern is broken"
+    return text, ""
+
+
+def describe_inputs(flow: Flow) -> tuple[InputSpec, ...]:
+    """Return the inputs a flow needs when it starts (for a start form)."""
+    return flow.inputs
