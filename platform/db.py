@@ -19,6 +19,8 @@ MODEL_MODULES: list[str] = [
     "lotse.platform.audit.models",
     "lotse.platform.mail.models",
     "lotse.platform.caseload.models",
+    "lotse.platform.tasks.models",
+    "lotse.platform.tools.models",
 ]
 
 _APPEND_ONLY_SQLITE = [
@@ -61,6 +63,9 @@ async def create_schema(database_url: str) -> None:
         await conn.execute_script(statement)
     if database_url.startswith("sqlite"):
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;")
+    from lotse.platform.caseload.search import create_search_schema
+
+    await create_search_schema(conn, is_sqlite=database_url.startswith("sqlite"))
 
 
 async def close_db() -> None:

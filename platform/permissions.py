@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lotse.platform.accounts.models import Account, Role
+from lotse.platform.accounts.models import PROFESSIONAL_ROLES, Account, Role
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
-from lotse.platform.organisations.models import Organisation
+from lotse.platform.organisations.models import LinkPolicy, Organisation
+from lotse.platform.tasks.models import Task
 
 
 class Permission(StrEnum):
@@ -34,6 +35,17 @@ class Permission(StrEnum):
     ORG_SETTINGS = "organisation.settings"
     AUDIT_READ = "audit.read"
     OWN_ACCOUNT = "account.own"                        # change own password, two-factor, language
+    CLIENT_TOOLS_VIEW = "client.tools_view"            # tool content and progress (not secretaries)
+    CASELOAD_SEARCH = "caseload.search"                # search inside one's own caseload
+    CASELOAD_SEARCH_OUTSIDE = "caseload.search_outside"  # where the organisation allows it; motivated
+    CASELOAD_LINK = "caseload.link"                    # link or unlink other professionals
+    CASELOAD_SELF_LINK = "caseload.self_link"          # link policy "self-link"
+    CASELOAD_REQUEST_LINK = "caseload.request_link"    # link policy "client consent"
+    PROFESSIONALS_LIST = "organisation.professionals"  # who works here, filterable by role
+    TASK_CREATE = "task.create"
+    TASK_COMPLETE = "task.complete"                    # the assignee, or anyone holding the assigned role
+    TOOL_CATALOGUE = "tools.catalogue"                 # manage the organisation's tools
+    TOOL_ASSIGN = "tools.assign"                       # assign, archive, hand over a client's tools
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,37 @@ async def itself(actor: Actor, subject: Any) -> bool:
     return isinstance(subject, Account) and actor.account_id is not None and subject.id == actor.account_id
 
 
+def _under_link_policy(policy: LinkPolicy) -> Rule:
+    """A therapist, about a client of an organisation whose link policy is ``policy``."""
+
+    async def rule(actor: Actor, subject: Any) -> bool:
+        if actor.role is not Role.THERAPIST or not isinstance(subject, Account) or subject.role is not Role.CLIENT:
+            return False
+        organisation = await Organisation.get_or_none(id=subject.organisation_id)  # type: ignore[attr-defined]
+        return organisation is not None and organisation.link_policy is policy
+
+    rule.__name__ = f"link_policy_{policy.value}"
+    return rule
+
+
+async def outside_search_allowed(actor: Actor, subject: Any) -> bool:
+    """A therapist or supervisor, in an organisation that allows searching outside the caseload."""
+    return (
+        actor.role in (Role.THERAPIST, Role.SUPERVISOR)
+        and isinstance(subject, Organisation)
+        and subject.search_outside_caseload
+    )
+
+
+async def task_assignee(actor: Actor, subject: Any) -> bool:
+    """The task is the actor's own, or assigned to the actor's role in the actor's organisation."""
+    if not isinstance(subject, Task) or subject.organisation_id != actor.organisation_id:
+        return False
+    if subject.assignee_id is not None:  # type: ignore[attr-defined]
+        return bool(subject.assignee_id == actor.account_id)  # type: ignore[attr-defined]
+    return subject.assignee_role is not None and subject.assignee_role is actor.role
+
+
 RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.PROFESSIONAL_CREATE: (_role(Role.APP_ADMIN),),
     Permission.PROFESSIONAL_MANAGE: (_on_professional(Role.APP_ADMIN),),
@@ -129,6 +172,17 @@ RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.ORG_SETTINGS: (_role(Role.APP_ADMIN),),
     Permission.AUDIT_READ: (_role(Role.APP_ADMIN),),
     Permission.OWN_ACCOUNT: (itself,),
+    Permission.CLIENT_TOOLS_VIEW: (linked_any, itself),
+    Permission.CASELOAD_SEARCH: (_role(Role.THERAPIST, Role.SUPERVISOR, Role.SECRETARY),),
+    Permission.CASELOAD_SEARCH_OUTSIDE: (outside_search_allowed,),
+    Permission.CASELOAD_LINK: (linked_treating, _on_client(Role.SECRETARY)),
+    Permission.CASELOAD_SELF_LINK: (_under_link_policy(LinkPolicy.SELF_LINK),),
+    Permission.CASELOAD_REQUEST_LINK: (_under_link_policy(LinkPolicy.CLIENT_CONSENT),),
+    Permission.PROFESSIONALS_LIST: (_role(*PROFESSIONAL_ROLES),),
+    Permission.TASK_CREATE: (_role(*PROFESSIONAL_ROLES),),
+    Permission.TASK_COMPLETE: (task_assignee,),
+    Permission.TOOL_CATALOGUE: (_role(Role.APP_ADMIN),),
+    Permission.TOOL_ASSIGN: (linked_treating,),
 }
 
 

@@ -58,3 +58,12 @@ async def make_account(
 
 async def link(svc: Services, client: Account, professional: Account, kind: LinkKind = LinkKind.TREATING) -> CaseloadLink:
     return await CaseloadLink.create(client=client, professional=professional, kind=kind, created_at=svc.now())
+
+
+async def make_client(svc: Services, organisation: Organisation, **fields: Any) -> Account:
+    """A client account that caseload search can find (indexed as the account actions do)."""
+    from lotse.platform.caseload.search import index_client
+
+    client = await make_account(svc, organisation, Role.CLIENT, **fields)
+    await index_client(client)
+    return client

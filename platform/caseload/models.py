@@ -26,3 +26,50 @@ class CaseloadLink(models.Model):
     class Meta:
         table = "caseload_link"
         unique_together = (("client", "professional"),)
+        # "My caseload" starts from the professional.
+        indexes = (("professional", "client"),)
+
+
+class LinkRequestStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class LinkRequest(models.Model):
+    """A professional asks a client for consent to be linked (policy ``client_consent``)."""
+
+    id = fields.IntField(primary_key=True)
+    organisation_id = fields.IntField(db_index=True)
+    client = fields.ForeignKeyField("lotse.Account", related_name="link_requests", on_delete=fields.CASCADE)
+    professional = fields.ForeignKeyField("lotse.Account", related_name="sent_link_requests", on_delete=fields.CASCADE)
+    status = fields.CharEnumField(LinkRequestStatus, max_length=10, default=LinkRequestStatus.PENDING, db_index=True)
+    motivation = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    answered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "link_request"
+
+
+class ClientSearchEntry(models.Model):
+    """The normalised, searchable text of one client (lower-case, accents stripped).
+
+    Holds only what is searched by text (name, e-mail, client ID) and the date
+    of birth; the account's status is read from the account itself, so that
+    (de)activating needs no re-indexing.
+
+    Kept by ``lotse.platform.caseload.search.index_client``; the trigram index
+    over ``text`` (SQLite FTS5 or PostgreSQL pg_trgm) is created next to it by
+    ``create_search_schema``.
+    """
+
+    account_id = fields.IntField(primary_key=True, generated=False)
+    organisation_id = fields.IntField(db_index=True)
+    date_of_birth = fields.DateField(null=True, db_index=True)
+    text = fields.TextField()
+
+    class Meta:
+        table = "client_search"
