@@ -29,7 +29,7 @@ async def switch_language() -> Any:
         return redirect(target)
     account = current_account()
     if account is not None:
-        from lotse.platform.accounts.actions import do_set_language
+        from lotse.platform.auth.actions import do_set_language
 
         await do_set_language(services(), actor(), account, language)
     response = redirect(target)
