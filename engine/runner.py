@@ -43,6 +43,7 @@ from lotse.engine.model import (
     BranchStep,
     ChecklistStep,
     EndStep,
+    FactRef,
     Field,
     FieldType,
     Flow,
@@ -453,6 +454,18 @@ class Runner:
                 self._end_stuck(work, flows, stuck.message, ports)
         return work.freeze(), await self._view(work, flows, ports)
 
+    # -- the two doors to the platform (overridden by the scenario-test runner) -------
+
+    async def resolve_fact(self, flow: Flow, ref: FactRef, args: Mapping[str, Any], ports: Ports) -> Any:
+        """Resolve one declared fact through the fact port."""
+        return await ports.facts.resolve_fact(ref.fact, args)
+
+    async def run_action(
+        self, flow: Flow, step: ActionStep, args: Mapping[str, Any], key: str, ports: Ports
+    ) -> ActionResult:
+        """Run one action through the action port."""
+        return await ports.actions.run_action(step.action, args, idempotency_key=key)
+
     # -- frames and context ----------------------------------------------------
 
     async def _frame_flows(self, flow: Flow, state: SessionState, ports: Ports) -> dict[int, Flow]:
@@ -512,7 +525,7 @@ class Runner:
             except ExpressionError as error:
                 self._note_problem(work, flow, step.id, f"the arguments of fact '{name}' failed: {error.message}")
                 continue
-            facts[name] = await ports.facts.resolve_fact(ref.fact, args if isinstance(args, dict) else {})
+            facts[name] = await self.resolve_fact(flow, ref, args if isinstance(args, dict) else {}, ports)
         context["facts"] = facts
         return context
 
@@ -655,7 +668,7 @@ class Runner:
             backoff = step.retry.backoff_seconds if step.retry else 0.0
             while True:
                 attempts += 1
-                result = await ports.actions.run_action(step.action, args, idempotency_key=key)
+                result = await self.run_action(flow, step, args, key, ports)
                 if result.ok or not result.transient or attempts >= limit:
                     break
                 work.transcript.append(
