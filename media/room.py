@@ -185,6 +185,7 @@ class _Participant:
         self.publications: dict[Source, Publication] = {}
         self.slots: list[SlotTrack] = []
         self.slot_version = 0
+        self.sent_slots: list[Message] = []
         self.outgoing: asyncio.Queue[Message | None] = asyncio.Queue()
         self.writer: asyncio.Task[None] | None = None
         self.outbox = outbox
@@ -382,13 +383,12 @@ class Room:
             exclude=participant,
         )
         self._reconcile(exclude=participant)
-        participant.slot_version += 1
         return {
             "type": "joined",
             "sdp": answer,
             "participant": participant_id,
             "room": self.state().to_message(),
-            "slots": participant.slot_map(),
+            "slots": participant.sent_slots,
             "version": participant.slot_version,
         }
 
@@ -561,11 +561,9 @@ class Room:
                     if source in other.publications:
                         wanted.append(other.publications[source])
             wanted_set = set(wanted)
-            changed = False
             for slot in subscriber.slots:
                 if slot.source is not None and slot.source not in wanted_set:
                     slot.assign(None)
-                    changed = True
             assigned = {slot.source for slot in subscriber.slots}
             for publication in wanted:
                 if publication in assigned:
@@ -578,12 +576,16 @@ class Room:
                     logger.warning("no free %s slot for %s in %s", publication.kind, publication.participant_id, subscriber.id)
                     continue
                 free.assign(publication)
-                changed = True
-            if changed and subscriber is not exclude:
+            # Compared with what the client was last told: a leaving
+            # publisher's slots were already emptied when it closed.
+            slot_map = subscriber.slot_map()
+            if slot_map != subscriber.sent_slots:
+                subscriber.sent_slots = slot_map
                 subscriber.slot_version += 1
-                subscriber.outgoing.put_nowait(
-                    {"type": "slots", "version": subscriber.slot_version, "slots": subscriber.slot_map()}
-                )
+                if subscriber is not exclude:
+                    subscriber.outgoing.put_nowait(
+                        {"type": "slots", "version": subscriber.slot_version, "slots": slot_map}
+                    )
 
     # -- outgoing messages and events ----------------------------------------
     def _broadcast(self, message: Message, exclude: _Participant | None = None) -> None:
@@ -663,6 +665,8 @@ def _parse_offer(offer: str) -> list[_MLine]:
         if mid not in bundled:
             raise MediaError(ErrorCode.BAD_OFFER, "bundle every m-line (a=group:BUNDLE)")
         lines.append(_MLine(mid, media.kind, media.direction or "sendrecv"))
+    if not lines:
+        raise MediaError(ErrorCode.BAD_OFFER, "the offer has no media")
     return lines
 
 
