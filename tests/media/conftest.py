@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from aiortc import AudioStreamTrack
+from media_support import JoinClients, SyntheticCamera
 
 from lotse.media.client import CallClient, InProcessSignalling
 from lotse.media.room import Room, RoomSettings
-from media_support import JoinClients, SyntheticCamera
+
 
 @pytest.fixture
 async def make_room() -> AsyncIterator[Callable[..., Room]]:

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from media_support import JoinClients, SyntheticCamera, decode_vp8
 
 from lotse.media.client import CallClient, InProcessSignalling
 from lotse.media.errors import ErrorCode, MediaError
@@ -21,8 +22,6 @@ from lotse.media.events import (
 )
 from lotse.media.forwarding import KeyframeRequester
 from lotse.media.room import Room
-
-from media_support import JoinClients, SyntheticCamera, decode_vp8
 
 
 def pushes(client: CallClient, kind: str) -> list[dict[str, object]]:
@@ -48,7 +47,8 @@ async def test_everybody_receives_everybody_and_the_media_state(make_room, join_
             audio = client.frames_from(other.participant_id, "microphone")
             assert video[0].frame.keyframe, f"{client.participant_id}: first frame from {other.participant_id} is no keyframe"
             pictures, errors = decode_vp8(video)
-            assert errors == 0 and pictures >= len(video) - 1, (client.participant_id, other.participant_id, pictures, errors, len(video))
+            assert errors == 0, f"{client.participant_id}: {errors} of {other.participant_id}'s frames did not decode"
+            assert pictures >= len(video) - 1, f"{client.participant_id}: {pictures} pictures from {len(video)} frames"
             assert len(video) >= 20, f"{client.participant_id} got only {len(video)} frames from {other.participant_id}"
             assert len(audio) >= 40, f"{client.participant_id} got only {len(audio)} audio packets from {other.participant_id}"
     p0, p1, p2 = clients
@@ -90,13 +90,15 @@ async def test_everybody_receives_everybody_and_the_media_state(make_room, join_
 
     state = room.state()
     assert [p.id for p in state.participants] == ["p0", "p1", "p2"]
-    assert state.started_at is not None and state.screen_share is None
+    assert state.started_at is not None
+    assert state.screen_share is None
     await asyncio.sleep(0.05)
     kinds = [type(e) for e in events]
     assert kinds[:3] == [ParticipantJoined] * 3
     assert [e.microphone for e in events if isinstance(e, MediaStateChanged)] == [False, True, True, True]
     assert [e.camera for e in events if isinstance(e, MediaStateChanged)] == [True, True, False, True]
-    assert ScreenShareStarted in kinds and ScreenShareStopped in kinds
+    assert ScreenShareStarted in kinds
+    assert ScreenShareStopped in kinds
 
 
 async def test_six_participants(make_room, join_clients: JoinClients) -> None:
@@ -107,7 +109,8 @@ async def test_six_participants(make_room, join_clients: JoinClients) -> None:
         for other in clients:
             if other is not client:
                 video = client.frames_from(other.participant_id, "camera")
-                assert video and video[0].frame.keyframe
+                assert video
+                assert video[0].frame.keyframe
                 assert decode_vp8(video)[1] == 0
     stats = room.stats()
     assert stats["overflowed"] == 0
@@ -141,15 +144,17 @@ async def test_leaving_frees_slots_for_the_next_joiner(make_room, join_clients: 
     assert room.participant_ids == ["p0", "p1"]
 
     # The room was full; now p3 fits, and gets p2's old slots at p0.
-    (p3,) = await join_clients(room, ["p3"])
+    (_p3,) = await join_clients(room, ["p3"])
     p3_slots = {mid for mid, s in p0.slots.items() if s["participant"] == "p3"}
     assert p3_slots == p2_slots
     frames = p0.frames_from("p3", "camera")
-    assert frames[0].frame.keyframe and decode_vp8(frames)[1] == 0
+    assert frames[0].frame.keyframe
+    assert decode_vp8(frames)[1] == 0
     # Timestamps are rebased: the slot's stream continues where p2's ended.
     mid = next(m for m in p3_slots if p0.slots[m]["kind"] == "video")
     old = [f for f in p0.frames_from("p2", "camera") if f.mid == mid]
-    assert old and frames[0].frame.pts > old[-1].frame.pts
+    assert old
+    assert frames[0].frame.pts > old[-1].frame.pts
     await asyncio.sleep(0.05)
     left = [e for e in events if isinstance(e, ParticipantLeft)]
     assert [(e.participant_id, e.reason) for e in left] == [("p2", LeaveReason.LEFT)]
@@ -191,7 +196,7 @@ async def test_signalling_errors(make_room) -> None:
 
 async def test_keyframe_requests_reach_the_publisher_rate_limited(make_room, join_clients: JoinClients) -> None:
     room = make_room(cap=2)
-    p0, p1 = await join_clients(room, ["p0", "p1"])
+    _p0, p1 = await join_clients(room, ["p0", "p1"])
     await settle(1.2)
     publication = room._participants["p0"].publications[next(s for s in room._participants["p0"].publications if s == "camera")]
     sent_before, keyframes_before = publication.keyframes.sent, publication.stats.keyframes
@@ -215,7 +220,8 @@ async def test_keyframe_requester_defers_instead_of_dropping() -> None:
     requester.request()
     assert len(sent) == 1
     await asyncio.sleep(0.3)
-    assert len(sent) == 2 and sent[1] - sent[0] >= 0.19
+    assert len(sent) == 2
+    assert sent[1] - sent[0] >= 0.19
     requester.request()
     requester.keyframe_seen()  # a keyframe came anyway: the deferred request is dropped
     await asyncio.sleep(0.3)
@@ -230,6 +236,7 @@ async def test_the_room_closes_when_the_last_participant_leaves(make_room, join_
     await p0.leave()
     await p1.leave()
     assert room.closed
-    assert isinstance(events[-1], RoomClosed) and events[-1].started_at is not None
+    assert isinstance(events[-1], RoomClosed)
+    assert events[-1].started_at is not None
     (reply,) = await room.handle("p2", {"type": "join", "sdp": "v=0"}, outbox=_ignore)
     assert reply["code"] == "room_closed"
