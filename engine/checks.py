@@ -22,7 +22,14 @@ from typing import Any
 import jsonschema
 
 from lotse.engine.expressions import CONTEXT_ROOTS, Analysis, Evaluator, helpers
-from lotse.engine.i18n import LANGUAGES, PoFile, TranslationState, po_path, read_po_file, translation_status
+from lotse.engine.i18n import (
+    LANGUAGES,
+    PoFile,
+    TranslationState,
+    po_path,
+    read_po_file,
+    translation_status,
+)
 from lotse.engine.loader import LoadResult, load_flow_file
 from lotse.engine.model import (
     INTERRUPTING,
@@ -290,9 +297,9 @@ def check_subflow_outcomes(ctx: CheckContext) -> Iterator[Problem]:
 
 def _args_problems(ctx: CheckContext, schema: Mapping[str, Any], args: Mapping[str, Any], node: NodePath, what: str) -> Iterator[Problem]:
     properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    assert isinstance(properties, dict)  # noqa: S101 - narrowed above
+    assert isinstance(properties, dict)
     required = schema.get("required") if isinstance(schema.get("required"), list) else []
-    assert isinstance(required, list)  # noqa: S101 - narrowed above
+    assert isinstance(required, list)
     for name in required:
         if name not in args:
             yield ctx.problem(

@@ -43,14 +43,41 @@ from babel.messages.pofile import read_po, write_po
 from lotse.engine.catalogue import CatalogueError, FileCatalogue
 from lotse.engine.checks import check_paths, flow_files
 from lotse.engine.graph import GraphvizMissingError, to_dot, to_mermaid, to_svg
-from lotse.engine.i18n import LANGUAGES, PoTranslations, TranslationState, flow_messages, po_path, read_po_file, translation_status
+from lotse.engine.i18n import (
+    LANGUAGES,
+    PoTranslations,
+    TranslationState,
+    flow_messages,
+    po_path,
+    read_po_file,
+    translation_status,
+)
 from lotse.engine.loader import LoadResult, flow_schema_text, load_flow_file, parse_yaml
 from lotse.engine.local import DirectoryFlows, RecordingExecutor, StaticFacts, SystemClock
 from lotse.engine.model import Flow
 from lotse.engine.ports import Catalogue, Ports
-from lotse.engine.runner import Back, Cancel, Choose, Confirm, Continue, Runner, SessionState, Submit, Tick, UserInput
+from lotse.engine.runner import (
+    Back,
+    Cancel,
+    Choose,
+    Confirm,
+    Continue,
+    Runner,
+    SessionState,
+    Submit,
+    Tick,
+    UserInput,
+)
 from lotse.engine.testing import CaseResult, collect_cases, coverage, run_case
-from lotse.engine.views import AnyView, ChecklistView, ConfirmView, EndView, FormView, InfoView, QuestionView
+from lotse.engine.views import (
+    AnyView,
+    ChecklistView,
+    ConfirmView,
+    EndView,
+    FormView,
+    InfoView,
+    QuestionView,
+)
 
 CatalogueLoader = Callable[[], Catalogue | None]
 PortsFactory = Callable[[Catalogue | None], Ports]
@@ -494,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
             ["--catalogue"], type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
             expose_value=False, callback=remember, is_eager=True,
             help="Catalogue of actions and facts (YAML or JSON); without it the catalogue checks are skipped.",
-        )  # fmt: skip
+        )
     )
     flows(args=argv, prog_name="python -m lotse.engine.cli")
 

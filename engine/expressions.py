@@ -152,7 +152,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return self.undefined(obj=obj, name=str(argument))
         return value
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if id(__obj) not in __self._helper_ids:
             raise SecurityError("only the engine's helpers can be called")
         return __obj(*args, **kwargs)

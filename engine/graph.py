@@ -12,7 +12,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from lotse.engine.model import EndStep, Flow, Outcome, Step, StepType, Transition, TransitionKind, transitions
+from lotse.engine.model import (
+    EndStep,
+    Flow,
+    Outcome,
+    Step,
+    StepType,
+    Transition,
+    TransitionKind,
+    transitions,
+)
 
 _OUTCOME_COLOURS = {
     Outcome.RESOLVED: "#c8e6c9",

@@ -27,7 +27,15 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from lotse.engine.loader import load_flow
-from lotse.engine.model import ActionStep, ChecklistStep, EndStep, Flow, FormStep, InfoStep, QuestionStep
+from lotse.engine.model import (
+    ActionStep,
+    ChecklistStep,
+    EndStep,
+    Flow,
+    FormStep,
+    InfoStep,
+    QuestionStep,
+)
 
 #: The languages flows are translated into; English is the source.
 LANGUAGES = ("de", "nl")

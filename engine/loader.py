@@ -38,7 +38,6 @@ from lotse.engine.model import (
     BranchStep,
     ChecklistStep,
     EndStep,
-
     FactRef,
     Field,
     FieldType,
@@ -224,7 +223,7 @@ class _RecursiveError(Exception):
 def parse_yaml(text: str | bytes, path: str = "") -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document into plain data with positions, or say why not."""
     try:
-        node = yaml.compose(text, Loader=Yaml12SafeLoader)  # noqa: S506 - a safe loader subclass
+        node = yaml.compose(text, Loader=Yaml12SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
@@ -389,7 +388,7 @@ def _schema_problem(error: ValidationError, at: NodePath, source: SourceMap, pat
     pos = source.pos(at)
     if error.validator == "type":
         expected = error.validator_value
-        names = [_TYPE_NAMES.get(t, str(t)) for t in (expected if isinstance(expected, list) else [expected])]
+        names = [_TYPE_NAMES.get(str(t), str(t)) for t in (expected if isinstance(expected, list) else [expected])]
         message = f"expected {' or '.join(names)} {where}, found {_describe(error.instance)}"
     elif error.validator == "enum" and isinstance(error.validator_value, list):
         choices = ", ".join(str(v) for v in error.validator_value)
@@ -462,7 +461,7 @@ def _step(step_id: str, raw: Mapping[str, Any]) -> Step | None:
             for fid, f in _m(raw.get("fields")).items():
                 f = _m(f)
                 try:
-                    ftype = FieldType(f.get("type"))
+                    ftype = FieldType(str(f.get("type")))
                 except ValueError:
                     ftype = FieldType.STRING
                 choices = f.get("choices")
@@ -520,7 +519,7 @@ def _step(step_id: str, raw: Mapping[str, Any]) -> Step | None:
             return SubflowStep(step_id, _s(raw.get("flow")), _m(raw.get("inputs")), outcomes)
         case StepType.END:
             try:
-                outcome = Outcome(raw.get("outcome"))
+                outcome = Outcome(str(raw.get("outcome")))
             except ValueError:
                 outcome = Outcome.NOT_RESOLVED
             return EndStep(step_id, outcome, text)
@@ -540,7 +539,7 @@ def build_flow(data: Any, source: SourceMap, path: str, content_hash: str) -> Fl
     for iid, raw in _m(data.get("inputs")).items():
         raw = _m(raw)
         try:
-            itype = InputType(raw.get("type"))
+            itype = InputType(str(raw.get("type")))
         except ValueError:
             itype = InputType.STRING
         inputs.append(InputSpec(iid, itype, _s(raw.get("label"), iid), raw.get("required") is not False))

@@ -743,7 +743,7 @@ class Runner:
                     if chosen is None:
                         return
                     option = step.option(chosen)
-                    assert option is not None  # noqa: S101 - _auto_answer returns only option ids
+                    assert option is not None
                     self._record(work, "answer", chosen, auto=True)
                     work.transcript.append(Event(now, "answered_from_data", flow.id, step.id, {"option": chosen}))
                     self._go(work, self._choose(work, flow, step.id, option.next, context), now, auto=True)
@@ -865,7 +865,7 @@ class Runner:
             "history": self._history(work, flows),
             "problems": tuple(work.problems),
         }
-        if flow is None or step is None or work.outcome is not None and not isinstance(step, EndStep):
+        if flow is None or step is None or (work.outcome is not None and not isinstance(step, EndStep)):
             outcome = work.outcome or Outcome.NOT_RESOLVED
             message = work.problems[-1].message if work.problems else "This flow cannot go on."
             return EndView(**common, text=self.renderer.html(f"This flow cannot go on: {message}"), outcome=outcome)
@@ -899,7 +899,7 @@ class Runner:
                         f.required, f.choices,
                         self._html(work, flow, f"{key}/{f.id}/help", f.help, context, ports, inline=True),
                         work.form_values.get(f.id), work.form_errors.get(f.id, ""),
-                    )  # fmt: skip
+                    )
                     for f in step.fields
                 )
                 return FormView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
@@ -908,7 +908,7 @@ class Runner:
                 auto = self._auto_ticked(work, flow, step, context)
                 items = tuple(
                     ItemView(i.id, self._html(work, flow, f"{key}/{i.id}/label", i.label, context, ports, inline=True),
-                             i.id in auto, i.id in auto)  # fmt: skip
+                             i.id in auto, i.id in auto)
                     for i in step.items
                 )
                 return ChecklistView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),

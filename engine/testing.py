@@ -40,7 +40,15 @@ from lotse.engine.runner import (
     Tick,
     UserInput,
 )
-from lotse.engine.views import AnyView, ChecklistView, ConfirmView, EndView, FormView, InfoView, QuestionView
+from lotse.engine.views import (
+    AnyView,
+    ChecklistView,
+    ConfirmView,
+    EndView,
+    FormView,
+    InfoView,
+    QuestionView,
+)
 
 MAX_WALK = 10_000
 
@@ -114,7 +122,7 @@ def load_scenarios(path: str | Path) -> tuple[list[ScenarioCase], list[Problem]]
                 Problem(ProblemCode.UNKNOWN_KEY, f"unknown key(s) in case: {', '.join(sorted(unknown))}", "", text_path, pos.line, pos.column)
             )
         expect = raw_case.get("expect") if isinstance(raw_case.get("expect"), dict) else {}
-        assert isinstance(expect, dict)  # noqa: S101 - narrowed above
+        assert isinstance(expect, dict)
         actions = expect.get("actions")
         walked = expect.get("path")
         answers = raw_case.get("answers") or []
