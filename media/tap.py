@@ -205,8 +205,9 @@ class MarkerJitterBuffer:
         origin = self._origin
         assert origin is not None
         self._packets[seq % self._capacity] = packet
-        if _seq_delta(seq, origin) > _seq_delta(self._newest, origin):
-            self._newest = seq
+        newest = _seq_delta(self._newest, origin)
+        if newest >= 0x8000 or _seq_delta(seq, origin) > newest:
+            self._newest = seq  # (the old newest may have been released already)
         if self._packets[origin % self._capacity] is None and _seq_delta(self._newest, origin) > MAX_HOLE:
             self._skip_hole()
             pli = True

@@ -1,0 +1,192 @@
+"""The tap against the pinned aiortc: fails loudly when an upgrade changes what it relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import queue
+import threading
+
+import aiortc
+import av
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder, h264_depayload
+from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpreceiver import decoder_worker
+from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from media_support import SyntheticCamera, decode_vp8
+
+from lotse.media import tap
+from lotse.media.client import ReceivedFrame
+from lotse.media.codecs import is_keyframe, starts_frame
+
+
+def test_the_installed_aiortc_is_the_pinned_one() -> None:
+    assert aiortc.__version__ == tap.AIORTC_VERSION
+    tap.check_aiortc()
+
+
+async def test_the_private_objects_the_tap_replaces_are_there() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    video = pc.addTransceiver("video")
+    audio = pc.addTransceiver("audio")
+    receiver = video.receiver
+    assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, JitterBuffer)
+    assert isinstance(receiver._RTCRtpReceiver__decoder_queue, queue.Queue)
+    assert receiver._RTCRtpReceiver__decoder_thread is None
+    assert isinstance(receiver._RTCRtpReceiver__remote_bitrate_estimator, RemoteBitrateEstimator)
+    assert audio.receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+    assert receiver._RTCRtpReceiver__kind == "video"
+    assert isinstance(receiver._RTCRtpReceiver__codecs, dict)
+    router = receiver.transport._rtp_router
+    assert callable(router.route_rtp)
+    assert isinstance(router.mid_table, dict)
+    assert isinstance(router.ssrc_table, dict)
+    assert isinstance(receiver.transport.transport.iceGatherer._connection._protocols, list)
+    await pc.close()
+
+
+def test_aiortc_still_calls_the_replaced_objects_the_way_the_tap_expects() -> None:
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__jitter_buffer.add(packet)" in handle
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle
+    assert "packet._data = depayload(codec, packet.payload)" in handle
+    assert "self.__remote_bitrate_estimator.add(" in handle
+    # The decoder thread asks its queue first, so a get() returning None ends it.
+    worker = inspect.getsource(decoder_worker)
+    assert worker.index("input_q.get()") < worker.index("decoder.decode")
+    assert "self.__decoder_thread = threading.Thread(" in inspect.getsource(RTCRtpReceiver.receive)
+    # PLI/FIR reach the sender only through _send_keyframe.
+    rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self._send_keyframe()" in rtcp
+    pack = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "self.__encoder.pack(data)" in pack
+
+
+def packet(seq: int, timestamp: int, *, marker: bool = False, start: bool = False, data: bytes = b"x") -> RtpPacket:
+    rtp = RtpPacket(payload_type=97, sequence_number=seq & 0xFFFF, timestamp=timestamp, marker=int(marker))
+    rtp.payload = bytes([0x10 if start else 0x00]) + data
+    rtp._data = data  # type: ignore[attr-defined]
+    return rtp
+
+
+def frames_of(result: tuple[bool, object]) -> list[bytes]:
+    _, batch = result
+    return [] if batch is None else [f.data for f in batch.frames]  # type: ignore[attr-defined]
+
+
+def test_video_frames_complete_on_the_marker_packet() -> None:
+    buffer = tap.MarkerJitterBuffer(codec_name=lambda pt: "VP8")
+    assert frames_of(buffer.add(packet(10, 1000, start=True, data=b"a"))) == []
+    assert frames_of(buffer.add(packet(11, 1000, data=b"b"))) == []
+    # Released on its own last packet, not when the next frame begins.
+    assert frames_of(buffer.add(packet(12, 1000, marker=True, data=b"c"))) == [b"abc"]
+    # Reordered packets wait for the hole to fill.
+    assert frames_of(buffer.add(packet(14, 4000, data=b"e"))) == []
+    assert frames_of(buffer.add(packet(13, 4000, start=True, data=b"d"))) == []
+    assert frames_of(buffer.add(packet(15, 4000, marker=True, data=b"f"))) == [b"def"]
+    # A sender that never sets the marker still gets its frames out, one later.
+    assert frames_of(buffer.add(packet(16, 7000, start=True, data=b"g"))) == []
+    assert frames_of(buffer.add(packet(17, 10000, start=True, data=b"h"))) == [b"g"]
+
+
+def test_a_retransmission_that_fills_a_hole_releases_every_frame_behind_it() -> None:
+    buffer = tap.MarkerJitterBuffer(codec_name=lambda pt: "VP8")
+    buffer.add(packet(1, 0, start=True, marker=True))
+    buffer.add(packet(3, 3000, marker=True, data=b"b"))
+    buffer.add(packet(4, 6000, start=True, marker=True, data=b"c"))
+    assert frames_of(buffer.add(packet(2, 3000, start=True, data=b"a"))) == [b"ab", b"c"]
+
+
+def test_a_frame_whose_start_was_missed_is_unclean_and_a_long_hole_is_skipped() -> None:
+    buffer = tap.MarkerJitterBuffer(codec_name=lambda pt: "VP8")
+    _, batch = buffer.add(packet(100, 0, marker=True))  # joined mid-frame
+    assert batch is not None
+    assert [f.clean for f in batch.frames] == [False]  # type: ignore[attr-defined]
+    pli = False
+    for seq in range(102, 102 + tap.MAX_HOLE + 2):  # 101 never arrives
+        flag, _ = buffer.add(packet(seq, seq * 10, start=True, marker=True))
+        pli = pli or flag
+    assert pli, "giving up on a hole must ask for a keyframe"
+    _, batch = buffer.add(packet(500, 5000, start=True, marker=True))
+    assert batch is not None
+    assert [f.clean for f in batch.frames] == [True]  # type: ignore[attr-defined]
+
+
+def test_audio_packets_are_released_at_once_and_late_ones_dropped() -> None:
+    buffer = tap.AudioPassThrough()
+    assert frames_of(buffer.add(packet(1, 0, data=b"a"))) == [b"a"]
+    assert frames_of(buffer.add(packet(3, 1920, data=b"c"))) == [b"c"]
+    assert frames_of(buffer.add(packet(2, 960, data=b"b"))) == []
+    assert frames_of(buffer.add(packet(3, 1920, data=b"c"))) == []
+
+
+def encoded(encoder: Vp8Encoder | H264Encoder, depayload, force: bool, index: int) -> tuple[bytes, list[bytes]]:
+    frame = av.VideoFrame(160, 120, "yuv420p")
+    for plane in frame.planes:
+        plane.update(bytes([(index * 40) % 256]) * plane.buffer_size)
+    frame.pts = index * 3000
+    frame.time_base = tap._time_base(90000)
+    payloads, _ = encoder.encode(frame, force_keyframe=force)
+    return b"".join(depayload(p) for p in payloads), payloads
+
+
+@pytest.mark.parametrize(("name", "encoder", "depayload"), [("VP8", Vp8Encoder, vp8_depayload), ("H264", H264Encoder, h264_depayload)])
+def test_keyframes_and_frame_starts_are_detected_on_real_encoder_output(name, encoder, depayload) -> None:
+    try:
+        coder = encoder()
+        key, key_payloads = encoded(coder, depayload, True, 0)
+    except av.FFmpegError as error:  # pragma: no cover - a build without the encoder
+        pytest.skip(f"no {name} encoder: {error}")
+    delta, delta_payloads = encoded(coder, depayload, False, 1)
+    assert is_keyframe(name, key)
+    assert not is_keyframe(name, delta)
+    assert starts_frame(name, key_payloads[0])
+    assert starts_frame(name, delta_payloads[0])
+    if len(key_payloads) > 1 and name == "VP8":
+        assert not starts_frame(name, key_payloads[1])
+
+
+async def test_a_tapped_receiver_hands_over_encoded_frames_without_decoding() -> None:
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender_pc.addTransceiver(SyntheticCamera(), direction="sendonly")
+    await sender_pc.setLocalDescription(await sender_pc.createOffer())
+    await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+    frames: list[tap.EncodedFrame] = []
+    (transceiver,) = receiver_pc.getTransceivers()
+    installed = tap.install_receiver_tap(transceiver.receiver, frames.append)
+    await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+    try:
+        for _ in range(100):
+            if len(frames) >= 15:
+                break
+            await asyncio.sleep(0.05)
+        assert len(frames) >= 15, f"only {len(frames)} frames came through the tap"
+        assert frames[0].keyframe
+        assert not any(f.keyframe for f in frames[1:5])
+        assert isinstance(frames[0].to_packet(), av.Packet)
+        assert [f.pts for f in frames] == sorted(f.pts for f in frames)
+        received = [ReceivedFrame("0", "x", "camera", f) for f in frames]
+        assert decode_vp8(received) == (len(frames), 0)
+        assert not any(t.name == "video-decoder" and t.is_alive() for t in threading.enumerate())
+        assert installed.ssrc == frames[0].ssrc
+        with pytest.raises(tap.TapShapeError):
+            tap.install_receiver_tap(transceiver.receiver, frames.append)  # already started
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+async def test_keyframe_requests_to_a_forwarding_sender_become_a_callback() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    asked: list[bool] = []
+    tap.hook_keyframe_requests(sender, lambda: asked.append(True))
+    await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc))
+    assert asked == [True]
+    await pc.close()
