@@ -289,6 +289,7 @@ def check_subflow_outcomes(ctx: CheckContext) -> Iterator[Problem]:
                     f"step '{step.id}' maps no 'default' outcome",
                     (*_step_node(step.id), "next"),
                     "Add 'default: <step>' for the outcomes not listed.",
+                    key=True,
                 )
 
 
@@ -307,6 +308,7 @@ def _args_problems(ctx: CheckContext, schema: Mapping[str, Any], args: Mapping[s
                 f"{what} needs the argument '{name}'",
                 node,
                 f"Arguments of {what}: {', '.join(sorted(properties)) or 'none'}.",
+                key=True,
             )
     for name, value in args.items():
         if schema.get("additionalProperties") is False and name not in properties:
@@ -399,7 +401,7 @@ def check_action_default(ctx: CheckContext) -> Iterator[Problem]:
                 f"action step '{step.id}' has no 'on_error' default",
                 node,
                 "Add 'on_error: {default: <step>}' for errors not mapped one by one.",
-                key=not step.on_error,
+                key=True,
             )
 
 
@@ -444,7 +446,7 @@ def check_subflows(ctx: CheckContext) -> Iterator[Problem]:
                     f"sub-flow '{sub.id}' needs the input '{spec.id}'",
                     (*at, "inputs") if step.inputs else at,
                     f"Its inputs: {', '.join(declared)}.",
-                    key=not step.inputs,
+                    key=True,
                 )
         for name in step.inputs:
             if name not in declared:
