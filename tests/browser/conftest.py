@@ -171,3 +171,14 @@ async def axe(page: Any) -> None:
             for node in violation["nodes"]:
                 lines.append(f"    {node.get('target')}: {node.get('html', '')[:200]}")
         pytest.fail("\n".join(lines))
+
+
+async def signed_in_page(server: Server, new_page: Any, account: Any, language: str) -> Any:
+    """Return a page whose browser holds a live session of ``account`` (no password round trip)."""
+    from lotse.platform.accounts.sessions import start_session
+    from lotse.platform.web import SESSION_COOKIE
+
+    page = await new_page(language)
+    key = await start_session(account, server.svc.now(), pending_two_factor=False, source_address="127.0.0.1")
+    await page.context.add_cookies([{"name": SESSION_COOKIE, "value": key, "url": server.url}])
+    return page
