@@ -40,12 +40,16 @@ from lotse.platform.accounts.tokens import LIFETIME, issue_token
 from lotse.platform.accounts.validation import EXTERNAL_REF_MAX, clean_account_data
 from lotse.platform.actions import MailSpec, Services, Unit, require, unit
 from lotse.platform.audit.models import AuditType
+from lotse.platform.auth.actions import do_set_language
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
 from lotse.platform.errors import ConflictError, NotPermittedError, PlatformError, ValidationError
 from lotse.platform.events import Event
 from lotse.platform.i18n import LANGUAGES, LazyText, _l
 from lotse.platform.organisations.models import ExternalAccounts, Organisation
 from lotse.platform.permissions import Actor, Permission
+
+# Sign-in owns do_set_language; the start page's language switch imports it from here.
+__all__ = ["do_set_language"]
 
 # Roles an application admin may give; the service desk is made only on the command line.
 ASSIGNABLE_PROFESSIONAL_ROLES: tuple[Role, ...] = (
@@ -409,20 +413,6 @@ async def do_reset_two_factor(svc: Services, actor: Actor, account: Account) -> 
         ))
         u.audit(AuditType.UPDATE, subject=account, details={"two_factor": "reset"})
         u.event(TwoFactorReset(account.id))
-
-
-async def do_set_language(svc: Services, actor: Actor, account: Account, language: str) -> None:
-    """Set the language of one's own account."""
-    async with unit(svc, actor, "account.set_language", Permission.OWN_ACCOUNT, account) as u:
-        if language not in LANGUAGES:
-            raise ValidationError(fields={"language": _l("Please choose one of the offered languages.")})
-        if account.locale == language:
-            return
-        account.locale = language
-        account.updated_at = u.now
-        await account.save(update_fields=["locale", "updated_at"])
-        u.audit(AuditType.UPDATE, subject=account, details={"fields": ["locale"]})
-        u.event(AccountUpdated(account.id, ("locale",)))
 
 
 # --- import --------------------------------------------------------------------

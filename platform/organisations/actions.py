@@ -31,7 +31,7 @@ from lotse.platform.permissions import Actor, Permission
 PARTICIPANT_CAP_MIN = 2
 PARTICIPANT_CAP_MAX = 12
 
-_BOOLEANS = ("video_calls", "search_outside_caseload", "sms_invitations", "data_leak_deletion")
+BOOLEAN_SETTINGS = ("video_calls", "search_outside_caseload", "sms_invitations", "data_leak_deletion")
 _CHOICES: dict[str, type[StrEnum]] = {
     "link_policy": LinkPolicy,
     "external_accounts": ExternalAccounts,
@@ -62,7 +62,7 @@ def clean_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     for name, raw in data.items():
         if name not in SETTING_NAMES:
             errors[name] = _l("This is not a setting.")
-        elif name in _BOOLEANS:
+        elif name in BOOLEAN_SETTINGS:
             value = {"on": True, "off": False, "true": True, "false": False}.get(raw) if isinstance(raw, str) else raw
             if isinstance(value, bool):
                 out[name] = value

@@ -435,22 +435,6 @@ async def test_externally_managed_accounts_follow_the_setting(svc, rule, edit_ok
     await actions.do_unblock_account(svc, Actor.of(secretary), client)
 
 
-# --- language ---------------------------------------------------------------
-
-
-async def test_set_own_language(svc):
-    org = await make_org(svc)
-    therapist = await make_account(svc, org, Role.THERAPIST)
-    other = await make_account(svc, org, Role.THERAPIST)
-    await actions.do_set_language(svc, Actor.of(therapist), therapist, "de")
-    assert (await Account.get(id=therapist.id)).locale == "de"
-    assert await AuditEvent.filter(action="account.set_language", outcome=Outcome.SUCCESS).exists()
-    with pytest.raises(NotPermittedError):
-        await actions.do_set_language(svc, Actor.of(other), therapist, "nl")
-    with pytest.raises(ValidationError):
-        await actions.do_set_language(svc, Actor.of(therapist), therapist, "fr")
-
-
 async def test_welcome_link_expires_after_seven_days(svc, clock):
     org = await make_org(svc)
     therapist = await make_account(svc, org, Role.THERAPIST)
