@@ -432,7 +432,10 @@ class Runner:
         )
         work = _Work(state)
         flows = {0: flow}
-        await self._settle(work, flows, ports)
+        try:
+            await self._settle(work, flows, ports)
+        except _Stuck as stuck:
+            self._end_stuck(work, flows, stuck.message, ports)
         return work.freeze(), await self._view(work, flows, ports)
 
     async def advance(

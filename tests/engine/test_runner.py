@@ -1,0 +1,224 @@
+"""The runner: auto-answers, confirmation, idempotency, retries, errors, sub-flows, going back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from conftest import load
+
+from lotse.engine.catalogue import FileCatalogue
+from lotse.engine.loader import load_flow
+from lotse.engine.local import DictFlows, FakeClock, RecordingExecutor, StaticFacts
+from lotse.engine.model import Outcome
+from lotse.engine.ports import ActionResult, Ports
+from lotse.engine.runner import (
+    Back,
+    Cancel,
+    Choose,
+    Confirm,
+    Continue,
+    Runner,
+    SessionState,
+    Submit,
+    Tick,
+    input_from_data,
+)
+from lotse.engine.views import (
+    ChecklistView,
+    ConfirmView,
+    EndView,
+    FormView,
+    InfoView,
+    NoticeCode,
+    QuestionView,
+)
+
+EVA = {"therapist": {"name": "Eva <b>Jansen</b>", "email": "eva@example.org"}}
+
+
+def roundtrip(state: SessionState) -> SessionState:
+    return SessionState.from_dict(json.loads(json.dumps(state.to_dict())))
+
+
+async def test_question_answered_from_facts_goes_on_and_is_recorded(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    state, view = await Runner().start(flow, ports, session_id="s", inputs=EVA)
+    assert isinstance(view, ConfirmView) and view.step == "reactivate"
+    assert "Eva &lt;b&gt;Jansen&lt;/b&gt;" in view.confirm
+    assert state.records[0].auto and state.records[0].value == "deactivated"
+    assert [e.kind for e in state.transcript] == ["started", "answered_from_data"]
+    assert view.history[0].auto
+
+
+async def test_auto_answer_can_be_overridden_by_going_back(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, view = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    state, view = await runner.advance(flow, state, Back(0), ports)
+    assert isinstance(view, QuestionView) and view.step == "account-state"
+    assert view.suggested == "deactivated"
+    state, view = await runner.advance(flow, roundtrip(state), Choose("recent", "account-state"), ports)
+    assert view.step == "can-log-in"
+    assert state.path() == ["account-state", "can-log-in"]
+
+
+async def test_action_runs_only_after_confirm_and_once_for_a_doubled_request(
+    ports: Ports, executor: RecordingExecutor
+) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    assert executor.runs == []
+    first, view1 = await runner.advance(flow, state, Confirm("reactivate"), ports)
+    second, view2 = await runner.advance(flow, state, Confirm("reactivate"), ports)  # same request again
+    assert len(executor.runs) == 1
+    assert first.executions[0].key == second.executions[0].key == "s:0:reactivate:0"
+    assert view1.step == view2.step == "can-log-in"
+    # The doubled click arriving after the first was stored changes nothing.
+    third, view3 = await runner.advance(flow, first, Confirm("reactivate"), ports)
+    assert len(executor.runs) == 1 and third == first
+    assert view3.notices[0].code is NoticeCode.ALREADY_ANSWERED
+
+
+async def test_going_back_over_an_action_says_so_and_asks_again(ports: Ports, executor: RecordingExecutor) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    state, _ = await runner.advance(flow, state, Confirm(), ports)
+    state, view = await runner.advance(flow, state, Back(), ports)
+    assert isinstance(view, ConfirmView) and view.step == "reactivate"
+    assert view.notices[0].code is NoticeCode.ACTION_ALREADY_RAN
+    assert "already ran at 10:42" in view.notices[0].text
+    assert view.previous_runs and len(executor.runs) == 1
+    assert [r.step for r in state.records] == ["account-state"]  # the result is no longer an answer
+    assert [e.kind for e in state.transcript].count("action") == 1  # but the transcript keeps it
+    state, view = await runner.advance(flow, state, Confirm(), ports)
+    assert len(executor.runs) == 2 and executor.runs[1][2] == "s:0:reactivate:1"
+
+
+async def test_errors_map_by_code_then_default_and_cancel(catalogue: FileCatalogue, clock: FakeClock) -> None:
+    flow = load("therapist-can-log-in")
+    for code, outcome in [("not_permitted", Outcome.ESCALATED), ("not_found", Outcome.ESCALATED)]:
+        executor = RecordingExecutor(catalogue, lambda name, args, attempt, code=code: ActionResult(error=code))
+        ports = Ports(executor, StaticFacts({"account.state": "deactivated"}), DictFlows(), clock)
+        runner = Runner()
+        state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+        state, view = await runner.advance(flow, state, Confirm(), ports)
+        assert isinstance(view, EndView) and view.outcome is outcome and state.outcome is outcome
+        assert state.visits[-2].via == (f"error:{code}" if code == "not_permitted" else "error:default")
+    state, _ = await runner.start(flow, ports, session_id="s2", inputs=EVA)
+    state, view = await runner.advance(flow, state, Cancel(), ports)
+    assert isinstance(view, EndView) and view.step == "ask-admin"
+
+
+async def test_transient_errors_are_retried_with_backoff_on_the_clock(catalogue: FileCatalogue, clock: FakeClock) -> None:
+    def flaky(name: str, args: Mapping[str, Any], attempt: int) -> ActionResult:
+        return ActionResult(value={"sent": True}) if attempt == 3 else ActionResult(error="smtp_unavailable", transient=True)
+
+    executor = RecordingExecutor(catalogue, flaky)
+    ports = Ports(executor, StaticFacts({"account.state": "dormant"}), DictFlows(), clock)
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, view = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    assert view.step == "resend-welcome"
+    state, view = await runner.advance(flow, state, Confirm(), ports)
+    assert view.step == "can-log-in"
+    assert len(executor.runs) == 3 and clock.slept == [2.0, 4.0]
+    assert state.executions[0].attempts == 3
+
+
+async def test_subflow_runs_inline_and_returns_its_outcome(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    state, _ = await runner.advance(flow, state, Confirm(), ports)
+    state, view = await runner.advance(flow, state, Choose("no"), ports)
+    assert isinstance(view, InfoView) and view.flow == "login-help" and "Eva" in view.text
+    state, view = await runner.advance(flow, roundtrip(state), Continue(), ports)
+    back, view = await runner.advance(flow, state, Back(), ports)
+    assert view.flow == "login-help" and view.step == "browser"
+    state, view = await runner.advance(flow, state, Choose("no"), ports)
+    assert isinstance(view, EndView) and view.step == "ask-admin" and state.outcome is Outcome.ESCALATED
+    assert state.path(0)[-2:] == ["login-help", "ask-admin"]
+    assert state.path(1) == ["browser", "works", "not-fixed"]
+    # A finished session stays finished.
+    after, view = await runner.advance(flow, state, Back(), ports)
+    assert after == state and isinstance(view, EndView)
+
+
+async def test_form_values_are_validated_before_going_on(catalogue: FileCatalogue, clock: FakeClock) -> None:
+    flow = load("features")
+    ports = Ports(RecordingExecutor(catalogue), StaticFacts({"org.setting": False}), DictFlows(), clock)
+    runner = Runner()
+    state, view = await runner.start(flow, ports, session_id="s", inputs={"client": {"name": "**Ann**"}})
+    assert isinstance(view, InfoView) and "<strong>**Ann**</strong>" in view.text
+    state, view = await runner.advance(flow, state, Continue(), ports)
+    bad = {"email": "nope", "visits": "many", "urgent": "maybe", "channel": "fax", "code": "abc", "born": "5.3.2026", "x": 1}
+    state, view = await runner.advance(flow, state, Submit(bad), ports)
+    assert isinstance(view, FormView)
+    assert {f.id: f.error for f in view.fields if f.error} == {
+        "email": "not an e-mail address", "visits": "not a number", "urgent": "yes or no",
+        "channel": "one of: mail, phone", "code": "does not have the expected form", "born": "not a date (YYYY-MM-DD)",
+    }  # fmt: skip
+    good = {"email": "ann@example.org", "visits": "2", "urgent": "yes", "channel": "mail", "born": "2026-03-05"}
+    state, view = await runner.advance(flow, state, Submit(good), ports)
+    assert isinstance(view, ChecklistView)
+    assert state.records[-1].value == {"email": "ann@example.org", "visits": 2, "urgent": True, "channel": "mail", "born": "2026-03-05"}
+    state, view = await runner.advance(flow, state, Tick(("browser",)), ports)
+    assert view.problems and "still to tick: mail" in view.problems[0].message
+    state, view = await runner.advance(flow, state, Tick((), all_items=True), ports)
+    assert isinstance(view, QuestionView) and [o.id for o in view.options] == ["search", "stop"]  # 'admin' hidden
+    state, view = await runner.advance(flow, state, Choose("admin"), ports)
+    assert view.problems  # a hidden option cannot be chosen
+
+
+async def test_checklist_ticked_by_facts_goes_on_by_itself(catalogue: FileCatalogue, clock: FakeClock) -> None:
+    flow = load("features")
+    ports = Ports(RecordingExecutor(catalogue), StaticFacts({"org.setting": True}), DictFlows(), clock)
+    runner = Runner()
+    state, view = await runner.start(flow, ports, session_id="s", inputs={"client": {"name": "Ann"}})
+    state, view = await runner.advance(flow, state, Continue(), ports)
+    state, view = await runner.advance(flow, state, Submit({"email": "a@b.org", "visits": 1, "urgent": True, "channel": "mail"}), ports)
+    assert isinstance(view, ChecklistView)
+    assert [(i.id, i.ticked) for i in view.items] == [("mail", True), ("browser", False)]
+
+
+async def test_every_session_ends_with_an_outcome_even_when_stuck(ports: Ports) -> None:
+    result = load_flow(
+        "flow: stuck\nversion: 1\ntitle: T\naudience: [client]\nstart: b\nsteps:\n"
+        "  b: {type: branch, next: [{when: 'false', goto: e}]}\n  e: {type: end, outcome: resolved}\n"
+    )
+    assert result.flow is not None
+    state, view = await Runner().start(result.flow, ports, session_id="s")
+    assert isinstance(view, EndView) and state.outcome is Outcome.NOT_RESOLVED
+    assert view.problems[0].code == "stuck"
+
+
+async def test_wrong_input_is_a_problem_not_an_exception(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    same, view = await runner.advance(flow, state, Choose("yes"), ports)
+    assert view.problems and "expects confirm or cancel" in view.problems[0].message
+    assert same.visits == state.visits
+
+
+async def test_translations_are_used_at_run_time(ports: Ports) -> None:
+    class German:
+        def translate(self, locale: str, context: str, msgid: str) -> str | None:
+            return {"therapist-can-log-in/reactivate/confirm": "Konto von {{ inputs.therapist.name }} reaktivieren?"}.get(context)
+
+    german = Ports(ports.actions, ports.facts, ports.flows, ports.clock, German())
+    flow = load("therapist-can-log-in")
+    _, view = await Runner().start(flow, german, session_id="s", inputs=EVA, locale="de")
+    assert isinstance(view, ConfirmView) and view.confirm == "<p>Konto von Eva &lt;b&gt;Jansen&lt;/b&gt; reaktivieren?</p>"
+
+
+def test_inputs_from_json() -> None:
+    assert input_from_data({"step": "q", "choose": "yes"}) == Choose("yes", "q")
+    assert input_from_data({"tick": "all"}) == Tick((), True)
+    assert input_from_data({"back": 3}) == Back(3)
+    assert input_from_data({"confirm": True, "step": "a"}) == Confirm("a")
+    assert input_from_data({"nonsense": 1}).code == "invalid_input"  # type: ignore[union-attr]
