@@ -40,6 +40,9 @@ BLUEPRINT_MODULES: tuple[str, ...] = (
     "lotse.platform.organisations.api",
     "lotse.platform.audit.views",
     "lotse.platform.audit.api",
+    "lotse.platform.caseload.views",
+    "lotse.platform.caseload.api",
+    "lotse.platform.tasks.views",
 )
 
 LANGUAGE_COOKIE = "lotse_lang"

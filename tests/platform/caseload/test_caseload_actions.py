@@ -129,7 +129,8 @@ async def test_link_request_mails_the_client_and_gives_a_task(svc, world):
     assert request.expires_at == svc.now() + timedelta(days=14)
     mail = await OutboxMessage.filter(kind="link_request").get()
     assert mail.recipient == world["client"].email
-    assert "Ada Visser" in mail.body_text and "/me/requests" in mail.body_text
+    assert "Ada Visser" in mail.body_text
+    assert "/me/requests" in mail.body_text
     task = await Task.filter(kind=TaskKind.LINK_REQUEST).get()
     assert (task.assignee_id, task.client_id, task.status) == (world["client"].id, world["client"].id, TaskStatus.OPEN)
     assert await AuditEvent.filter(action="caseload.request_link", event_type=AuditType.CREATE).exists()
