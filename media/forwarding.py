@@ -36,10 +36,12 @@ from lotse.media.tap import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
-# Frames queued for one slot before the slot gives up and resynchronises on a
-# keyframe (video) or drops the oldest (audio): about two seconds.
-VIDEO_QUEUE_LIMIT = 60
-AUDIO_QUEUE_LIMIT = 100
+# Frames queued for one slot before the slot drops its backlog (and, for
+# video, resynchronises on a keyframe): a third of a second of video, half a
+# second of audio. A slot only queues when its sender falls behind; past this
+# a late picture is worse than a skipped one.
+VIDEO_QUEUE_LIMIT = 10
+AUDIO_QUEUE_LIMIT = 25
 
 
 class Source(StrEnum):

@@ -10,8 +10,8 @@ message. A room lives in the process that first hosted it; whoever hands out
 room addresses pins a room to one process.
 
 With ``--stats-interval`` the process prints one JSON line per interval to
-stdout: CPU seconds, event-loop lag and each room's forwarding counters (the
-benchmark reads them).
+stdout: CPU seconds since start, the event-loop lag of that interval and each
+room's forwarding counters (the benchmark reads them).
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ async def run(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), stats_interval)
                 print(json.dumps(server.stats(monitor, started, cpu_start)), flush=True)  # noqa: T201 - the stats stream is the output
+                monitor.reset()  # loop lag is reported per interval
         else:
             await stop.wait()
     await unit.close()
