@@ -16,9 +16,10 @@ What it does, in a temporary data directory:
    verification included;
 4. as a handful of those therapists, fetches ``--fetches`` random clients of
    their own caseload, one request at a time, from every client-detail
-   endpoint that exists (``GET /api/v1/clients/<id>`` and the HTML page
-   ``GET /accounts/<id>``); each is an access-checked, audited read;
-5. fetches the HTML page again while another connection keeps signing in,
+   endpoint: ``GET /api/v1/accounts/<id>`` (JSON), the account page
+   ``GET /accounts/<id>`` and the dossier page ``GET /clients/<id>``; each is
+   an access-checked, audited read;
+5. fetches the dossier page again while another connection keeps signing in,
    which shows how much a sign-in's argon2 work holds up everyone else;
 6. prints p50 / p95 / max per measurement, and the seeding time.
 
@@ -50,8 +51,11 @@ from pathlib import Path
 import httpx
 
 PASSWORD = "benchmark password #1"  # noqa: S105 - the seeded accounts exist only in a temporary database
-DOSSIER_ENDPOINTS = (("GET /api/v1/clients/<id> (JSON)", "/api/v1/clients/{id}"),
-                     ("GET /accounts/<id> (HTML page)", "/accounts/{id}"))
+# Every endpoint that shows one client to a professional: the JSON account, the
+# account page and the dossier (caseload) page.
+DOSSIER_ENDPOINTS = (("GET /api/v1/accounts/<id> (JSON)", "/api/v1/accounts/{id}"),
+                     ("GET /accounts/<id> (HTML page)", "/accounts/{id}"),
+                     ("GET /clients/<id> (dossier page)", "/clients/{id}"))
 
 
 # -- seeding -----------------------------------------------------------------------------------
@@ -270,7 +274,7 @@ def measure(url: str, caseloads: list[tuple[str, list[int]]], sign_ins: int, fet
                 if response.status_code != 200:
                     raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
             lines.append(summary(name, durations))
-            if template.startswith("/accounts/"):
+            if template.startswith("/clients/"):
                 lines.append(summary("  the same while sign-ins run", _during_sign_ins(
                     url, caseloads, sessions, template, fetches, rng)))
     finally:
