@@ -178,7 +178,8 @@ def check_end_reachable(ctx: CheckContext) -> Iterator[Problem]:
             if source not in ending:
                 ending.add(source)
                 todo.append(source)
-    for step_id in sorted(_reachable(flow) - ending, key=list(flow.steps).index):
+    order = {step_id: i for i, step_id in enumerate(flow.steps)}
+    for step_id in sorted(_reachable(flow) - ending, key=order.__getitem__):
         yield ctx.problem(
             ProblemCode.NO_END_REACHABLE,
             f"no 'end' step can be reached from step '{step_id}'",
@@ -239,11 +240,11 @@ def check_cycles(ctx: CheckContext) -> Iterator[Problem]:
     free = [s.id for s in flow.steps.values() if s.type not in INTERRUPTING]
     free_set = set(free)
     edges = {s: [t for t in targets if t in free_set] for s, targets in _edges(flow).items() if s in free_set}
-    order = list(flow.steps)
+    order = {step_id: i for i, step_id in enumerate(flow.steps)}
     for component in _strong_components(free, edges):
         if len(component) == 1 and component[0] not in edges[component[0]]:
             continue
-        members = sorted(component, key=order.index)
+        members = sorted(component, key=order.__getitem__)
         shown = " → ".join([*members, members[0]])
         yield ctx.problem(
             ProblemCode.UNINTERRUPTED_CYCLE,
@@ -525,6 +526,12 @@ def check_expressions(ctx: CheckContext) -> Iterator[Problem]:
     inputs = {spec.id for spec in flow.inputs}
     facts = {ref.name for ref in flow.facts}
     action_steps = {s.id for s in flow.steps.values() if isinstance(s, ActionStep)}
+    known_by_root: dict[str, set[str]] = {
+        "inputs": inputs,
+        "facts": facts,
+        "answers": set(flow.steps),
+        "results": action_steps,
+    }
     for node, analysis, forbidden in analysed:
         pos = flow.source.pos(node)
         if analysis.error is not None:
@@ -551,12 +558,7 @@ def check_expressions(ctx: CheckContext) -> Iterator[Problem]:
                     pos.column,
                 )
         for ref in analysis.references:
-            known: set[str] | None = {
-                "inputs": inputs,
-                "facts": facts,
-                "answers": set(flow.steps),
-                "results": action_steps,
-            }.get(ref.root)
+            known = known_by_root.get(ref.root)
             if known is not None and ref.key not in known and ref.root not in forbidden:
                 what = {"inputs": "input", "facts": "fact", "answers": "step", "results": "action step"}[ref.root]
                 yield Problem(

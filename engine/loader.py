@@ -274,11 +274,27 @@ def flow_schema_text() -> str:
 
 
 @functools.cache
-def _validator() -> jsonschema.protocols.Validator:
+def _validators() -> tuple[jsonschema.protocols.Validator, dict[str, jsonschema.protocols.Validator]]:
+    """Return a validator of the document without step bodies, and one per step type.
+
+    Validating each step against its own type's schema directly is several
+    times faster than letting the full schema try eight ``if``/``then``
+    branches per step, and gives the same errors.
+    """
     schema = json.loads(flow_schema_text())
     cls = jsonschema.validators.validator_for(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
+    outer = json.loads(flow_schema_text())
+    outer["properties"]["steps"]["additionalProperties"] = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": schema["$defs"]["step"]["properties"]["type"]},
+    }
+    per_type: dict[str, jsonschema.protocols.Validator] = {}
+    for kind in schema["$defs"]["step"]["properties"]["type"]["enum"]:
+        sub = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
+        per_type[kind] = cls(sub)
+    validator: jsonschema.protocols.Validator = cls(outer)
+    return validator, per_type
 
 
 def _where(path: NodePath) -> str:
@@ -333,9 +349,17 @@ def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
 def _schema_problems(data: Any, source: SourceMap, path: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, int, int]] = set()
-    for top in _validator().iter_errors(data):
+    outer, per_type = _validators()
+    errors: list[tuple[NodePath, ValidationError]] = [(( ), e) for e in outer.iter_errors(data)]
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if isinstance(steps, dict):
+        for step_id, step in steps.items():
+            kind = step.get("type") if isinstance(step, dict) else None
+            if isinstance(kind, str) and kind in per_type:
+                errors.extend((("steps", step_id), e) for e in per_type[kind].iter_errors(step))
+    for prefix, top in errors:
         for error in _leaf_errors(top):
-            at: NodePath = tuple(error.absolute_path)
+            at: NodePath = (*prefix, *error.absolute_path)
             for problem in _schema_problem(error, at, source, path):
                 key = (problem.message, problem.line, problem.column)
                 if key not in seen:

@@ -20,7 +20,8 @@ BROKEN = FLOWS / "broken"
 def load(name: str) -> Flow:
     """Load one of the example flows; it must load without problems."""
     result = load_flow_file(str(FLOWS / f"{name}.yaml"))
-    assert result.flow is not None and result.schema_valid, result.problems
+    assert result.flow is not None, result.problems
+    assert result.schema_valid, result.problems
     return result.flow
 
 

@@ -48,7 +48,8 @@ def test_every_check_code_has_a_broken_flow() -> None:
 
 def test_example_flows_are_clean(catalogue: FileCatalogue) -> None:
     results = check_paths([FLOWS], catalogue=catalogue, flows_dir=FLOWS)
-    assert results and all(problems == [] for problems in results.values()), results
+    assert results
+    assert all(problems == [] for problems in results.values()), results
 
 
 def test_all_problems_of_a_file_in_one_run(tmp_path: Path, catalogue: FileCatalogue) -> None:
@@ -107,4 +108,5 @@ def test_comma_in_flow_mapping_label_gets_a_hint(tmp_path: Path) -> None:
         "c.yaml",
     )
     (problem,) = result.problems
-    assert problem.code is ProblemCode.UNKNOWN_KEY and "quotes" in problem.hint
+    assert problem.code is ProblemCode.UNKNOWN_KEY
+    assert "quotes" in problem.hint

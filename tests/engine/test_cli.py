@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import BROKEN, FLOWS, HERE
+from conftest import BROKEN, FLOWS, HERE, load
 
 from lotse.engine.catalogue import FileCatalogue
-from lotse.engine.cli import make_flows_group, main
+from lotse.engine.cli import main, make_flows_group
 from lotse.engine.testing import load_scenarios, run_case_sync
-from conftest import load
 
 GROUP = make_flows_group(lambda: FileCatalogue.from_path(HERE / "catalogue.yaml"))
 DIRS = ["--flows-dir", str(FLOWS)]
@@ -27,7 +26,8 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_check_clean_and_broken() -> None:
     assert invoke("check", "--no-translations", *DIRS)[0] == 0
     code, output = invoke("check", str(BROKEN / "unknown-step.yaml"), *DIRS)
-    assert code == 1 and "unknown-step.yaml:12:27: step 'ask' goes to 'dome'" in output
+    assert code == 1
+    assert "unknown-step.yaml:12:27: step 'ask' goes to 'dome'" in output
 
 
 def test_check_on_an_empty_flows_directory_succeeds(tmp_path: Path) -> None:
@@ -39,7 +39,8 @@ def test_check_on_an_empty_flows_directory_succeeds(tmp_path: Path) -> None:
 def test_test_command_with_coverage() -> None:
     code, output = invoke("test", "--coverage", "--fail-under", "100", *DIRS)
     assert code == 0, output
-    assert "features" in output and "100%" in output
+    assert "features" in output
+    assert "100%" in output
 
 
 def test_failing_scenario_says_where_it_parted(tmp_path: Path) -> None:
@@ -61,7 +62,9 @@ def test_coverage_below_threshold_fails(tmp_path: Path) -> None:
     path = tmp_path / "flows" / "tests" / "features.yaml"
     path.write_text(path.read_text().split("  - name: not urgent")[0])
     code, output = invoke("test", "--coverage", "--fail-under", "100", "--flows-dir", str(tmp_path / "flows"))
-    assert code == 1 and "not walked: " in output and "choose → option:stop" in output
+    assert code == 1
+    assert "not walked: " in output
+    assert "choose → option:stop" in output
 
 
 @pytest.mark.parametrize(("fmt", "marker"), [("mermaid", "flowchart TD"), ("dot", "digraph"), ("svg", "<svg")])
@@ -69,7 +72,8 @@ def test_graph_formats(fmt: str, marker: str) -> None:
     if fmt == "svg" and shutil.which("dot") is None:
         pytest.skip("Graphviz is not installed")
     code, output = invoke("graph", "therapist-can-log-in", "--format", fmt, *DIRS)
-    assert code == 0 and marker in output
+    assert code == 0
+    assert marker in output
     if fmt != "svg":
         assert "error: not_permitted" in output
 
@@ -77,12 +81,14 @@ def test_graph_formats(fmt: str, marker: str) -> None:
 def test_graph_svg_without_graphviz_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     code, output = invoke("graph", "login-help", "--format", "svg", *DIRS)
-    assert code == 1 and "graphviz" in output
+    assert code == 1
+    assert "graphviz" in output
 
 
 def test_schema_is_printed() -> None:
     code, output = invoke("schema")
-    assert code == 0 and json.loads(output)["title"] == "Lotse support flow"
+    assert code == 0
+    assert json.loads(output)["title"] == "Lotse support flow"
 
 
 def test_run_with_scripted_answers_and_back() -> None:
@@ -92,7 +98,8 @@ def test_run_with_scripted_answers_and_back() -> None:
         "--answers", json.dumps(["back", "dormant", "confirm", "yes"]),
     )  # fmt: skip
     assert code == 0, output
-    assert "outcome: resolved" in output and "mail.resend_welcome" in output
+    assert "outcome: resolved" in output
+    assert "mail.resend_welcome" in output
 
 
 def test_run_interactively() -> None:
@@ -102,7 +109,8 @@ def test_run_interactively() -> None:
         input="\nann@example.org\n\n2\nno\nmail\n\n\nnope\n2\n",
     )
     assert result.exit_code == 0, result.output
-    assert "1. Search" in result.output and "outcome: not_resolved" in result.output
+    assert "1. Search" in result.output
+    assert "outcome: not_resolved" in result.output
 
 
 def test_standalone_entry_point(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,8 +18,27 @@ from lotse.engine.expressions import Evaluator
 from lotse.engine.loader import load_flow
 from lotse.engine.local import DictFlows, FakeClock, RecordingExecutor, StaticFacts
 from lotse.engine.ports import ActionResult, Ports
-from lotse.engine.runner import Back, Cancel, Choose, Confirm, Continue, Runner, SessionState, Submit, Tick, UserInput
-from lotse.engine.views import AnyView, ChecklistView, ConfirmView, EndView, FormView, InfoView, QuestionView
+from lotse.engine.runner import (
+    Back,
+    Cancel,
+    Choose,
+    Confirm,
+    Continue,
+    Runner,
+    SessionState,
+    Submit,
+    Tick,
+    UserInput,
+)
+from lotse.engine.views import (
+    AnyView,
+    ChecklistView,
+    ConfirmView,
+    EndView,
+    FormView,
+    InfoView,
+    QuestionView,
+)
 
 CATALOGUE = FileCatalogue.from_path(FLOWS.parent / "catalogue.yaml")
 EVALUATOR = Evaluator()
@@ -63,7 +82,7 @@ def test_arbitrary_yaml_documents_never_crash(document: Any) -> None:
     _check_text(yaml.safe_dump(document))
 
 
-BASE = yaml.load((FLOWS / "features.yaml").read_text(), Loader=yaml.CSafeLoader)  # noqa: S506 - a safe loader
+BASE = yaml.load((FLOWS / "features.yaml").read_text(), Loader=yaml.CSafeLoader)
 
 
 def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

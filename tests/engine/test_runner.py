@@ -45,9 +45,11 @@ def roundtrip(state: SessionState) -> SessionState:
 async def test_question_answered_from_facts_goes_on_and_is_recorded(ports: Ports) -> None:
     flow = load("therapist-can-log-in")
     state, view = await Runner().start(flow, ports, session_id="s", inputs=EVA)
-    assert isinstance(view, ConfirmView) and view.step == "reactivate"
+    assert isinstance(view, ConfirmView)
+    assert view.step == "reactivate"
     assert "Eva &lt;b&gt;Jansen&lt;/b&gt;" in view.confirm
-    assert state.records[0].auto and state.records[0].value == "deactivated"
+    assert state.records[0].auto
+    assert state.records[0].value == "deactivated"
     assert [e.kind for e in state.transcript] == ["started", "answered_from_data"]
     assert view.history[0].auto
 
@@ -57,7 +59,8 @@ async def test_auto_answer_can_be_overridden_by_going_back(ports: Ports) -> None
     runner = Runner()
     state, view = await runner.start(flow, ports, session_id="s", inputs=EVA)
     state, view = await runner.advance(flow, state, Back(0), ports)
-    assert isinstance(view, QuestionView) and view.step == "account-state"
+    assert isinstance(view, QuestionView)
+    assert view.step == "account-state"
     assert view.suggested == "deactivated"
     state, view = await runner.advance(flow, roundtrip(state), Choose("recent", "account-state"), ports)
     assert view.step == "can-log-in"
@@ -78,7 +81,8 @@ async def test_action_runs_only_after_confirm_and_once_for_a_doubled_request(
     assert view1.step == view2.step == "can-log-in"
     # The doubled click arriving after the first was stored changes nothing.
     third, view3 = await runner.advance(flow, first, Confirm("reactivate"), ports)
-    assert len(executor.runs) == 1 and third == first
+    assert len(executor.runs) == 1
+    assert third == first
     assert view3.notices[0].code is NoticeCode.ALREADY_ANSWERED
 
 
@@ -88,14 +92,17 @@ async def test_going_back_over_an_action_says_so_and_asks_again(ports: Ports, ex
     state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
     state, _ = await runner.advance(flow, state, Confirm(), ports)
     state, view = await runner.advance(flow, state, Back(), ports)
-    assert isinstance(view, ConfirmView) and view.step == "reactivate"
+    assert isinstance(view, ConfirmView)
+    assert view.step == "reactivate"
     assert view.notices[0].code is NoticeCode.ACTION_ALREADY_RAN
     assert "already ran at 10:42" in view.notices[0].text
-    assert view.previous_runs and len(executor.runs) == 1
+    assert view.previous_runs
+    assert len(executor.runs) == 1
     assert [r.step for r in state.records] == ["account-state"]  # the result is no longer an answer
     assert [e.kind for e in state.transcript].count("action") == 1  # but the transcript keeps it
     state, view = await runner.advance(flow, state, Confirm(), ports)
-    assert len(executor.runs) == 2 and executor.runs[1][2] == "s:0:reactivate:1"
+    assert len(executor.runs) == 2
+    assert executor.runs[1][2] == "s:0:reactivate:1"
 
 
 async def test_errors_map_by_code_then_default_and_cancel(catalogue: FileCatalogue, clock: FakeClock) -> None:
@@ -106,11 +113,14 @@ async def test_errors_map_by_code_then_default_and_cancel(catalogue: FileCatalog
         runner = Runner()
         state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
         state, view = await runner.advance(flow, state, Confirm(), ports)
-        assert isinstance(view, EndView) and view.outcome is outcome and state.outcome is outcome
+        assert isinstance(view, EndView)
+        assert view.outcome is outcome
+        assert state.outcome is outcome
         assert state.visits[-2].via == (f"error:{code}" if code == "not_permitted" else "error:default")
     state, _ = await runner.start(flow, ports, session_id="s2", inputs=EVA)
     state, view = await runner.advance(flow, state, Cancel(), ports)
-    assert isinstance(view, EndView) and view.step == "ask-admin"
+    assert isinstance(view, EndView)
+    assert view.step == "ask-admin"
 
 
 async def test_transient_errors_are_retried_with_backoff_on_the_clock(catalogue: FileCatalogue, clock: FakeClock) -> None:
@@ -125,7 +135,8 @@ async def test_transient_errors_are_retried_with_backoff_on_the_clock(catalogue:
     assert view.step == "resend-welcome"
     state, view = await runner.advance(flow, state, Confirm(), ports)
     assert view.step == "can-log-in"
-    assert len(executor.runs) == 3 and clock.slept == [2.0, 4.0]
+    assert len(executor.runs) == 3
+    assert clock.slept == [2.0, 4.0]
     assert state.executions[0].attempts == 3
 
 
@@ -135,17 +146,23 @@ async def test_subflow_runs_inline_and_returns_its_outcome(ports: Ports) -> None
     state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
     state, _ = await runner.advance(flow, state, Confirm(), ports)
     state, view = await runner.advance(flow, state, Choose("no"), ports)
-    assert isinstance(view, InfoView) and view.flow == "login-help" and "Eva" in view.text
+    assert isinstance(view, InfoView)
+    assert view.flow == "login-help"
+    assert "Eva" in view.text
     state, view = await runner.advance(flow, roundtrip(state), Continue(), ports)
-    back, view = await runner.advance(flow, state, Back(), ports)
-    assert view.flow == "login-help" and view.step == "browser"
+    _back, view = await runner.advance(flow, state, Back(), ports)
+    assert view.flow == "login-help"
+    assert view.step == "browser"
     state, view = await runner.advance(flow, state, Choose("no"), ports)
-    assert isinstance(view, EndView) and view.step == "ask-admin" and state.outcome is Outcome.ESCALATED
+    assert isinstance(view, EndView)
+    assert view.step == "ask-admin"
+    assert state.outcome is Outcome.ESCALATED
     assert state.path(0)[-2:] == ["login-help", "ask-admin"]
     assert state.path(1) == ["browser", "works", "not-fixed"]
     # A finished session stays finished.
     after, view = await runner.advance(flow, state, Back(), ports)
-    assert after == state and isinstance(view, EndView)
+    assert after == state
+    assert isinstance(view, EndView)
 
 
 async def test_form_values_are_validated_before_going_on(catalogue: FileCatalogue, clock: FakeClock) -> None:
@@ -153,7 +170,8 @@ async def test_form_values_are_validated_before_going_on(catalogue: FileCatalogu
     ports = Ports(RecordingExecutor(catalogue), StaticFacts({"org.setting": False}), DictFlows(), clock)
     runner = Runner()
     state, view = await runner.start(flow, ports, session_id="s", inputs={"client": {"name": "**Ann**"}})
-    assert isinstance(view, InfoView) and "<strong>**Ann**</strong>" in view.text
+    assert isinstance(view, InfoView)
+    assert "<strong>**Ann**</strong>" in view.text
     state, view = await runner.advance(flow, state, Continue(), ports)
     bad = {"email": "nope", "visits": "many", "urgent": "maybe", "channel": "fax", "code": "abc", "born": "5.3.2026", "x": 1}
     state, view = await runner.advance(flow, state, Submit(bad), ports)
@@ -167,9 +185,11 @@ async def test_form_values_are_validated_before_going_on(catalogue: FileCatalogu
     assert isinstance(view, ChecklistView)
     assert state.records[-1].value == {"email": "ann@example.org", "visits": 2, "urgent": True, "channel": "mail", "born": "2026-03-05"}
     state, view = await runner.advance(flow, state, Tick(("browser",)), ports)
-    assert view.problems and "still to tick: mail" in view.problems[0].message
+    assert view.problems
+    assert "still to tick: mail" in view.problems[0].message
     state, view = await runner.advance(flow, state, Tick((), all_items=True), ports)
-    assert isinstance(view, QuestionView) and [o.id for o in view.options] == ["search", "stop"]  # 'admin' hidden
+    assert isinstance(view, QuestionView)
+    assert [o.id for o in view.options] == ["search", "stop"]
     state, view = await runner.advance(flow, state, Choose("admin"), ports)
     assert view.problems  # a hidden option cannot be chosen
 
@@ -192,7 +212,8 @@ async def test_every_session_ends_with_an_outcome_even_when_stuck(ports: Ports) 
     )
     assert result.flow is not None
     state, view = await Runner().start(result.flow, ports, session_id="s")
-    assert isinstance(view, EndView) and state.outcome is Outcome.NOT_RESOLVED
+    assert isinstance(view, EndView)
+    assert state.outcome is Outcome.NOT_RESOLVED
     assert view.problems[0].code == "stuck"
 
 
@@ -201,7 +222,8 @@ async def test_wrong_input_is_a_problem_not_an_exception(ports: Ports) -> None:
     runner = Runner()
     state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
     same, view = await runner.advance(flow, state, Choose("yes"), ports)
-    assert view.problems and "expects confirm or cancel" in view.problems[0].message
+    assert view.problems
+    assert "expects confirm or cancel" in view.problems[0].message
     assert same.visits == state.visits
 
 
@@ -213,7 +235,8 @@ async def test_translations_are_used_at_run_time(ports: Ports) -> None:
     german = Ports(ports.actions, ports.facts, ports.flows, ports.clock, German())
     flow = load("therapist-can-log-in")
     _, view = await Runner().start(flow, german, session_id="s", inputs=EVA, locale="de")
-    assert isinstance(view, ConfirmView) and view.confirm == "<p>Konto von Eva &lt;b&gt;Jansen&lt;/b&gt; reaktivieren?</p>"
+    assert isinstance(view, ConfirmView)
+    assert view.confirm == "<p>Konto von Eva &lt;b&gt;Jansen&lt;/b&gt; reaktivieren?</p>"
 
 
 def test_inputs_from_json() -> None:
