@@ -42,6 +42,7 @@ from lotse.platform.actions import MailSpec, Services, Unit, require, unit
 from lotse.platform.audit.models import AuditType
 from lotse.platform.auth.actions import do_set_language
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
+from lotse.platform.caseload.search import index_client
 from lotse.platform.errors import ConflictError, NotPermittedError, PlatformError, ValidationError
 from lotse.platform.events import Event
 from lotse.platform.i18n import LANGUAGES, LazyText, _l
@@ -215,6 +216,7 @@ async def _insert(u: Unit, organisation: Organisation, role: Role, values: Mappi
         )
     except IntegrityError as error:
         raise _integrity_to_conflict(error) from error
+    await index_client(account)
     return account
 
 
@@ -273,6 +275,7 @@ async def do_create_client(
     data: Mapping[str, Any],
     *,
     therapist_id: int | None = None,
+    send_welcome: bool = True,
 ) -> Account:
     """Create a client account, link its treating therapist, and send the welcome mail.
 
@@ -287,7 +290,8 @@ async def do_create_client(
         if therapist is not None:
             await CaseloadLink.create(client=account, professional_id=therapist, kind=LinkKind.TREATING,
                                       created_at=u.now)
-        await _send_welcome(u, account, organisation)
+        if send_welcome:
+            await _send_welcome(u, account, organisation)
         u.audit(AuditType.CREATE, subject=account,
                 details={"role": Role.CLIENT.value, "linked_professional_id": therapist})
         u.event(AccountCreated(account.id, organisation.id, Role.CLIENT.value))
@@ -333,6 +337,7 @@ async def do_update_account(svc: Services, actor: Actor, account: Account, data:
                 setattr(account, name, values[name])
             account.updated_at = u.now
             await _save(account, changed)
+            await index_client(account)
             u.audit(AuditType.UPDATE, subject=account, details={"fields": changed})
             u.event(AccountUpdated(account.id, tuple(changed)))
     return changed
@@ -377,6 +382,17 @@ async def do_resend_welcome(svc: Services, actor: Actor, account: Account) -> No
         organisation = await _organisation_of(account)
         await _send_welcome(u, account, organisation)
         u.audit(AuditType.UPDATE, subject=account, details={"welcome_mail": "sent"})
+
+
+async def do_issue_welcome_link(svc: Services, actor: Actor, account: Account) -> str:
+    """Return a fresh welcome link without mailing it (command line only: an admin passes it on)."""
+    refuse_unless_system(actor)
+    async with unit(svc, actor, "account.issue_welcome_link", None) as u:
+        if not account.is_active:
+            raise ConflictError("not_active", _l("This account is deactivated. Reactivate it first."))
+        secret = await issue_token(account, TokenPurpose.WELCOME, u.now)
+        u.audit(AuditType.UPDATE, subject=account, details={"welcome_link": "issued"})
+    return f"{svc.settings.base_url}/welcome/{secret}"
 
 
 async def do_unblock_account(svc: Services, actor: Actor, account: Account) -> None:
@@ -541,6 +557,7 @@ async def _import_one(u: Unit, organisation: Organisation, record: Any) -> tuple
             setattr(account, name, values[name])
         account.updated_at = u.now
         await _save(account, changed)
+        await index_client(account)
         if "status" in changed and status is AccountStatus.DEACTIVATED:
             await end_all_sessions(account.id)
     u.audit(AuditType.IMPORT, subject=account,
