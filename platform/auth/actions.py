@@ -33,7 +33,7 @@ from lotse.platform.accounts.passwords import (
     verify_password,
 )
 from lotse.platform.accounts.tokens import TokenState, check_token, consume_token, issue_token
-from lotse.platform.actions import MailSpec, Services, Unit, record, unit
+from lotse.platform.actions import MailSpec, Services, Unit, record, require, unit
 from lotse.platform.audit.models import AuditType, Outcome
 from lotse.platform.auth import totp
 from lotse.platform.auth.errors import LinkUnusableError, SignInFailedError, TwoFactorFailedError
@@ -250,11 +250,13 @@ async def do_enable_two_factor(
         pending = await pending_account(svc, pending_session_key)
         if pending is None or pending.id != account.id:
             raise NotSignedInError()
+    # The permission is checked before the (slow) hashing, and again by the unit.
+    await require(svc, actor, Permission.OWN_ACCOUNT, account, "auth.two_factor.enable")
+    if await two_factor_rule(account) is TwoFactorRule.OFF:
+        raise ConflictError("two_factor_off", _l("Your organisation does not use two-factor authentication."))
     codes = totp.new_recovery_codes()
     hashes = totp.hash_recovery_codes(codes)
     async with unit(svc, actor, "auth.two_factor.enable", Permission.OWN_ACCOUNT, account) as u:
-        if await two_factor_rule(account) is TwoFactorRule.OFF:
-            raise ConflictError("two_factor_off", _l("Your organisation does not use two-factor authentication."))
         await account.refresh_from_db(fields=["totp_enabled_at"])
         if account.two_factor_enabled:
             raise ConflictError("two_factor_enabled", _l("Two-factor authentication is already on."))
@@ -274,6 +276,7 @@ async def do_enable_two_factor(
 
 async def do_regenerate_recovery_codes(svc: Services, actor: Actor, account: Account) -> list[str]:
     """Replace all recovery codes by six new ones; return them to show once."""
+    await require(svc, actor, Permission.OWN_ACCOUNT, account, "auth.recovery_codes.regenerate")
     codes = totp.new_recovery_codes()
     hashes = totp.hash_recovery_codes(codes)
     async with unit(svc, actor, "auth.recovery_codes.regenerate", Permission.OWN_ACCOUNT, account) as u:
