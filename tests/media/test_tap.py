@@ -190,3 +190,13 @@ async def test_keyframe_requests_to_a_forwarding_sender_become_a_callback() -> N
     await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc))
     assert asked == [True]
     await pc.close()
+
+
+async def test_receive_buffers_can_be_raised() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio")
+    await pc.setLocalDescription(await pc.createOffer())
+    try:
+        assert tap.enlarge_receive_buffers(pc, 1 << 19) >= 1
+    finally:
+        await pc.close()
