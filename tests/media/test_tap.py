@@ -197,6 +197,6 @@ async def test_receive_buffers_can_be_raised() -> None:
     pc.addTransceiver("audio")
     await pc.setLocalDescription(await pc.createOffer())
     try:
-        assert tap.enlarge_receive_buffers(pc, 1 << 19) >= 1
+        assert tap.enlarge_receive_buffers(pc, 1 << 21) >= 1
     finally:
         await pc.close()
