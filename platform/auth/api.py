@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from quart import Blueprint, Response, g, jsonify, request
+from quart import Blueprint, Response, after_this_request, g, request
 from quart_schema import tag, validate_request, validate_response
 
 from lotse.platform.accounts.models import Account
@@ -20,6 +20,7 @@ from lotse.platform.auth.actions import SignInResult, SignInStage
 from lotse.platform.auth.errors import UnsupportedMediaTypeError
 from lotse.platform.auth.views import looks_like_email, set_session_cookie
 from lotse.platform.errors import NotSignedInError
+from lotse.platform.permissions import Actor
 from lotse.platform.web import SESSION_COOKIE, actor, current_account, services
 
 blueprint = Blueprint("auth_api", __name__, url_prefix="/api/v1")
@@ -88,10 +89,17 @@ def _session_out(result: SignInResult) -> SessionOut:
     return SessionOut(status=result.stage, account=_account_out(result.account) if signed_in else None)
 
 
-async def _with_cookie(body: BaseModel, key: str, status: int = 200) -> Response:
-    response: Response = jsonify(body.model_dump(mode="json"))
-    response.status_code = status
-    return set_session_cookie(response, key)
+def _actor() -> Actor:
+    # ``web.actor`` leaves an anonymous actor's channel at "web".
+    return actor("api").with_(via="api")
+
+
+def _set_cookie_after(key: str) -> None:
+    """Set the session cookie on the response (the view returns a model, for validation)."""
+
+    @after_this_request
+    async def add_cookie(response: Response) -> Response:
+        return set_session_cookie(response, key)
 
 
 @blueprint.post("/session")
@@ -108,9 +116,10 @@ async def create_session(data: SignInRequest) -> Any:
     ``POST /api/v1/session/two-factor``.
     """
     result = await actions.do_sign_in(
-        services(), actor("api"), data.email, data.password, replaces=request.cookies.get(SESSION_COOKIE)
+        services(), _actor(), data.email, data.password, replaces=request.cookies.get(SESSION_COOKIE)
     )
-    return await _with_cookie(_session_out(result), result.session_key)
+    _set_cookie_after(result.session_key)
+    return _session_out(result)
 
 
 @blueprint.post("/session/two-factor")
@@ -124,9 +133,10 @@ async def confirm_two_factor(data: TwoFactorRequest) -> Any:
     five-attempt lock-out as wrong passwords. Enrolment is done in the browser.
     """
     result = await actions.do_verify_two_factor(
-        services(), actor("api"), request.cookies.get(SESSION_COOKIE), data.code
+        services(), _actor(), request.cookies.get(SESSION_COOKIE), data.code
     )
-    return await _with_cookie(_session_out(result), result.session_key)
+    _set_cookie_after(result.session_key)
+    return _session_out(result)
 
 
 @blueprint.get("/session")
@@ -149,7 +159,7 @@ async def who_am_i() -> Any:
 @tag(["session"])
 async def delete_session() -> Any:
     """Sign out: end this session (send ``Content-Type: application/json``, body optional)."""
-    await actions.do_sign_out(services(), actor("api"), request.cookies.get(SESSION_COOKIE))
+    await actions.do_sign_out(services(), _actor(), request.cookies.get(SESSION_COOKIE))
     response = Response("", status=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -165,5 +175,5 @@ async def forgot_password(data: ForgotPasswordRequest) -> Any:
     The answer is 202 whether or not an account has this address, so that
     the API does not tell which addresses exist.
     """
-    await actions.do_request_password_reset(services(), actor("api"), data.email)
+    await actions.do_request_password_reset(services(), _actor(), data.email)
     return Accepted(), 202
