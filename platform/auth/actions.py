@@ -398,10 +398,14 @@ async def do_change_password(
     svc: Services, actor: Actor, account: Account, current: str, password: str, repeat: str,
     *, keep_session_id: int | None = None,
 ) -> None:
-    """Change one's own password (the current one is asked) and end one's other sessions."""
+    """Change one's own password (the current one is asked) and end one's other sessions.
+
+    A wrong current password counts towards the lock-out like a failed
+    sign-in, so that a borrowed session cannot be used to guess it.
+    """
+    await require(svc, actor, Permission.OWN_ACCOUNT, account, "auth.password.change")
     if not verify_password(account.password_hash, current[:MAX_PASSWORD_LENGTH]):
-        await record(svc, actor, "auth.password.change", AuditType.UPDATE, subject=account,
-                     outcome=Outcome.FAILED, details={"reason": "wrong_password"})
+        await _count_failure(svc, actor, account, "auth.password.change", "wrong_password")
         raise ValidationError(fields={"current": _l("This is not your current password.")})
     check_new_password(password, repeat)
     new_hash = hash_password(password)
