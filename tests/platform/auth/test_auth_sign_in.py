@@ -286,3 +286,29 @@ async def test_the_block_is_only_lifted_by_its_own_token_kind(svc, client):
     assert response.status_code == 410
     assert await Token.filter(account_id=account.id, used_at=None).count() == 1
     assert (await Account.get(id=account.id)).is_blocked
+
+
+async def test_events_follow_the_commit(svc):
+    from lotse.platform.auth import actions
+    from lotse.platform.auth.errors import SignInFailedError
+    from lotse.platform.permissions import Actor
+
+    org = await make_org(svc)
+    account = await make_account(svc, org, failed_logins=4)
+    async with svc.bus.subscribe(f"account.{account.id}") as events:
+        with pytest.raises(SignInFailedError):
+            await actions.do_sign_in(svc, Actor.anonymous("127.0.0.1"), account.email, "wrong password #1")
+        _topic, blocked = await anext(events)
+        await actions.do_unblock_with_link(svc, Actor.anonymous(), await _unblock_secret(svc, account))
+        _topic, unblocked = await anext(events)
+        await actions.do_sign_in(svc, Actor.anonymous(), account.email, PASSWORD)
+        _topic, signed_in = await anext(events)
+    assert [blocked["event"], unblocked["event"], signed_in["event"]] == [
+        "auth.account_blocked", "auth.account_unblocked", "auth.signed_in"]
+    assert signed_in["account_id"] == account.id
+
+
+async def _unblock_secret(svc, account):
+    # The secret itself is only in the mail; take it from there, as the owner would.
+    mail = await OutboxMessage.get(kind="account_blocked", account_id=account.id)
+    return next(w for w in mail.body_text.split() if "/unblock/" in w).rsplit("/", 1)[1]
