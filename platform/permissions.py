@@ -46,6 +46,7 @@ class Permission(StrEnum):
     TASK_COMPLETE = "task.complete"                    # the assignee, or anyone holding the assigned role
     TOOL_CATALOGUE = "tools.catalogue"                 # manage the organisation's tools
     TOOL_ASSIGN = "tools.assign"                       # assign, archive, hand over a client's tools
+    HELP_OUTCOMES = "help.outcomes"                    # outcome statistics of the help flows
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.TASK_COMPLETE: (task_assignee,),
     Permission.TOOL_CATALOGUE: (_role(Role.APP_ADMIN),),
     Permission.TOOL_ASSIGN: (linked_treating,),
+    Permission.HELP_OUTCOMES: (_role(Role.APP_ADMIN),),
 }
 
 

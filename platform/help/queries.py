@@ -1,0 +1,237 @@
+"""Reads of help sessions: access-checked look-ups, lists, transcripts, outcome statistics, subject pickers.
+
+A session is readable only by the person who runs it (signed out: the
+browser holding its cookie key). Exporting a transcript is audited as an
+export; the outcome statistics are for application admins and name no one.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lotse.engine.model import Flow, InputType
+from lotse.engine.runner import SessionState
+from lotse.platform.accounts import queries as account_queries
+from lotse.platform.accounts.models import Account, Role
+from lotse.platform.actions import Services, record, require
+from lotse.platform.audit.models import AuditType
+from lotse.platform.caseload import queries as caseload_queries
+from lotse.platform.errors import NotFoundError
+from lotse.platform.help.actions import hash_key
+from lotse.platform.help.adapters import account_ref
+from lotse.platform.help.models import HelpSession, SessionStatus
+from lotse.platform.organisations.models import Organisation
+from lotse.platform.permissions import Actor, Permission, allowed
+
+
+async def get_session_for(actor: Actor, public_id: str, anonymous_key: str | None = None) -> HelpSession:
+    """Return the session behind a resume link if it is the actor's own (else 404)."""
+    session = await HelpSession.get_or_none(public_id=public_id[:64]) if public_id else None
+    if session is None:
+        raise NotFoundError()
+    if session.account_id is not None:  # type: ignore[attr-defined]
+        if session.account_id != actor.account_id:  # type: ignore[attr-defined]
+            raise NotFoundError()
+    elif not (anonymous_key and session.anonymous_key_hash
+              and hmac.compare_digest(session.anonymous_key_hash, hash_key(anonymous_key))):
+        raise NotFoundError()
+    return session
+
+
+async def my_sessions(actor: Actor, anonymous_key: str | None = None, *, active_only: bool = False,
+                      limit: int = 100) -> list[HelpSession]:
+    """Return the actor's help sessions, most recently used first."""
+    if actor.account_id is not None:
+        query = HelpSession.filter(account_id=actor.account_id)
+    elif anonymous_key:
+        query = HelpSession.filter(anonymous_key_hash=hash_key(anonymous_key), account_id=None)
+    else:
+        return []
+    if active_only:
+        query = query.filter(status=SessionStatus.ACTIVE)
+    return await query.order_by("-updated_at", "-id").limit(limit)
+
+
+async def sessions_about(actor: Actor, subject_id: int, *, limit: int = 20) -> list[HelpSession]:
+    """Return the actor's own sessions about one account (for the dossier)."""
+    if actor.account_id is None:
+        return []
+    return await HelpSession.filter(account_id=actor.account_id, subject_id=subject_id).order_by("-updated_at").limit(limit)
+
+
+# --- transcripts --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    at: str
+    kind: str
+    flow: str
+    step: str
+    text: str
+
+
+def transcript_lines(state: SessionState) -> list[TranscriptLine]:
+    """Return the session's story: questions answered, values given, actions with results, with times."""
+    lines = []
+    for event in state.transcript:
+        data: Mapping[str, Any] = event.data
+        match event.kind:
+            case "started":
+                text = f"started version {data.get('version')}"
+            case "answered":
+                if "option" in data:
+                    text = f"answered: {data['option']}"
+                elif "values" in data:
+                    text = "filled in: " + ", ".join(f"{k} = {v}" for k, v in dict(data["values"]).items())
+                else:
+                    text = "ticked: " + ", ".join(map(str, data.get("ticked", [])))
+            case "answered_from_data":
+                text = "answered from platform data: " + str(data.get("option") or ", ".join(data.get("ticked", [])))
+            case "action":
+                outcome = f"failed ({data.get('error')})" if data.get("error") else "done"
+                text = f"action {data.get('action')}: {outcome}"
+            case "cancelled":
+                text = f"action {data.get('action')} not confirmed"
+            case "back":
+                text = f"went back from {data.get('from')}"
+            case "ended" | "subflow_ended":
+                text = f"ended: {data.get('outcome')}"
+            case "subflow_started":
+                text = f"entered {data.get('flow')} (version {data.get('version')})"
+            case _:
+                text = str(data.get("message") or event.kind)
+        lines.append(TranscriptLine(event.at, event.kind, event.flow, event.step, text))
+    return lines
+
+
+def _md(text: Any) -> str:
+    escaped = str(text).replace("\\", "\\\\")
+    for char in "*_`[]<>#|":
+        escaped = escaped.replace(char, "\\" + char)
+    return escaped.replace("\n", " ")
+
+
+async def export_transcript(svc: Services, actor: Actor, session: HelpSession, title: str) -> str:
+    """Return the transcript as Markdown; audited as an export."""
+    state = SessionState.from_dict(session.state)
+    subject = await Account.get_or_none(id=session.subject_id) if session.subject_id else None
+    await record(svc, actor, "help.transcript.export", AuditType.EXPORT, subject=subject,
+                 details={"help_session": session.id, "flow": session.flow_id})
+    out = [
+        f"# {_md(title)}",
+        "",
+        f"- Flow: `{session.flow_id}`, version {session.version}",
+        f"- Help session: {session.id}",
+        f"- Started: {session.started_at.isoformat()}",
+        f"- Status: {session.status.value}" + (f", outcome {session.outcome}" if session.outcome else ""),
+        "",
+        "| time | step | what happened |",
+        "|---|---|---|",
+    ]
+    for line in transcript_lines(state):
+        step = f"{line.flow}/{line.step}" if line.flow != session.flow_id else line.step
+        out.append(f"| {_md(line.at)} | {_md(step)} | {_md(line.text)} |")
+    for execution in state.executions:
+        if execution.value is not None:
+            out.append("")
+            out.append(f"Result of {_md(execution.action)} ({_md(execution.step)}, {_md(execution.at)}): "
+                       f"`{str(execution.value).replace('`', '')}`")
+    return "\n".join(out) + "\n"
+
+
+# --- outcomes -----------------------------------------------------------------------
+
+
+@dataclass
+class FlowOutcomes:
+    flow_id: str
+    started: int = 0
+    active: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    not_resolved: int = 0
+    abandoned: int = 0
+    versions: Counter[int] = field(default_factory=Counter)
+    reached: Counter[str] = field(default_factory=Counter)   # step -> sessions that got there
+    left_at: Counter[str] = field(default_factory=Counter)   # step -> sessions abandoned there
+
+
+async def flow_outcomes(svc: Services, actor: Actor) -> dict[str, FlowOutcomes]:
+    """Return per flow how many sessions started, resolved, escalated, were abandoned, and where people left."""
+    organisation = await Organisation.get_or_none(id=actor.organisation_id) if actor.organisation_id else None
+    await require(svc, actor, Permission.HELP_OUTCOMES, organisation, "help.outcomes")
+    result: dict[str, FlowOutcomes] = {}
+    assert organisation is not None
+    rows = await HelpSession.filter(organisation_id=organisation.id).values(
+        "flow_id", "version", "status", "outcome", "step", "path")
+    for row in rows:
+        stats = result.setdefault(row["flow_id"], FlowOutcomes(row["flow_id"]))
+        stats.started += 1
+        stats.versions[row["version"]] += 1
+        if row["status"] == SessionStatus.ACTIVE:
+            stats.active += 1
+        elif row["outcome"] in ("resolved", "escalated", "not_resolved", "abandoned"):
+            setattr(stats, row["outcome"], getattr(stats, row["outcome"]) + 1)
+        if row["status"] == SessionStatus.ABANDONED:
+            stats.left_at[row["step"]] += 1
+        for step in dict.fromkeys(row["path"] or [row["step"]]):
+            stats.reached[step] += 1
+    return result
+
+
+# --- choosing what a flow is about ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    ref: dict[str, Any]
+
+
+ACCOUNT_TYPES = {InputType.CLIENT, InputType.PROFESSIONAL, InputType.ACCOUNT}
+
+
+async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, list[Choice]]:
+    """Return, per account input of the flow, the accounts the actor may pick (only those they may see)."""
+    if actor.role is None or actor.organisation_id is None:
+        return {}
+    needed = {spec.type for spec in flow.inputs if spec.type in ACCOUNT_TYPES}
+    if not needed:
+        return {}
+    organisation = await Organisation.get(id=actor.organisation_id)
+    clients: list[Account] = []
+    professionals: list[Account] = []
+    if needed & {InputType.CLIENT, InputType.ACCOUNT} and await allowed(actor, Permission.CASELOAD_SEARCH,
+                                                                         organisation):
+        clients = await account_queries.list_clients(svc, actor, organisation)
+    if needed & {InputType.PROFESSIONAL, InputType.ACCOUNT}:
+        if actor.role is Role.APP_ADMIN:
+            professionals = await account_queries.list_professionals(svc, actor, organisation)
+        elif await allowed(actor, Permission.PROFESSIONALS_LIST, organisation):
+            professionals = await caseload_queries.list_professionals(svc, actor)
+        if actor.account_id is not None and all(p.id != actor.account_id for p in professionals):
+            me = await Account.get_or_none(id=actor.account_id)
+            if me is not None and me.role is not Role.CLIENT:
+                professionals.append(me)
+    if actor.role is Role.CLIENT and actor.account_id is not None:
+        me = await Account.get(id=actor.account_id)
+        clients = [me]
+
+    def choices(accounts: list[Account]) -> list[Choice]:
+        return [Choice(str(a.id), f"{a.name} ({a.email})", account_ref(a)) for a in accounts]
+
+    found: dict[str, list[Choice]] = {}
+    for spec in flow.inputs:
+        if spec.type is InputType.CLIENT:
+            found[spec.id] = choices(clients)
+        elif spec.type is InputType.PROFESSIONAL:
+            found[spec.id] = choices(professionals)
+        elif spec.type is InputType.ACCOUNT:
+            found[spec.id] = choices(professionals + clients)
+    return found
