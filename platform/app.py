@@ -43,6 +43,8 @@ BLUEPRINT_MODULES: tuple[str, ...] = (
     "lotse.platform.caseload.views",
     "lotse.platform.caseload.api",
     "lotse.platform.tasks.views",
+    "lotse.platform.help.views",
+    "lotse.platform.help.api",
 )
 
 LANGUAGE_COOKIE = "lotse_lang"

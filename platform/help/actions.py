@@ -11,6 +11,7 @@ session (the action itself ran once, by its idempotency key).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -166,24 +167,31 @@ async def load_flow_of(svc: Services, session: HelpSession) -> Flow:
 
 
 async def do_advance_session(
-    svc: Services, actor: Actor, session: HelpSession, user_input: UserInput | None
+    svc: Services, actor: Actor, session: HelpSession, user_input: UserInput | None, *, locale: str | None = None
 ) -> tuple[HelpSession, SessionState, AnyView]:
-    """Apply one input to a session (``None``: show where it stands) and save the new state."""
+    """Apply one input to a session (``None``: show where it stands) and save the new state.
+
+    ``locale``: the language to show it in now (the person may have switched since the start).
+    """
     flow = await load_flow_of(svc, session)
     state = SessionState.from_dict(session.state)
+    if locale in LANGUAGES and locale != state.locale:
+        state = dataclasses.replace(state, locale=locale)
     repo = flow_repository(svc)
     ports = make_ports(svc, actor, repo, session_id=session.id, flow_id=session.flow_id, locale=state.locale,
                        pinned=_pinned(state))
     if not session.is_active:
         user_input = None
     new_state, view = await RUNNER.advance(flow, state, user_input, ports)
-    if user_input is None or new_state.to_dict() == session.state:
+    if user_input is None or (new_state.transcript == state.transcript and new_state.visits == state.visits):
         return session, new_state, view
     saved = await _save(svc, actor, session, new_state, revision=session.revision)
     if not saved:
         # Another request moved the session first: show where it stands now.
         fresh = await HelpSession.get(id=session.id)
         state = SessionState.from_dict(fresh.state)
+        if locale in LANGUAGES:
+            state = dataclasses.replace(state, locale=locale)
         ports = make_ports(svc, actor, repo, session_id=fresh.id, flow_id=fresh.flow_id, locale=state.locale,
                            pinned=_pinned(state))
         state, view = await RUNNER.advance(flow, state, None, ports)

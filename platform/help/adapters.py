@@ -152,6 +152,10 @@ class FlowRepository:
             self._by_hash[row.content_hash] = flow
         return flow
 
+    def cached(self, content_hash: str) -> Flow | None:
+        """Return a flow already parsed with this content hash, if any."""
+        return self._by_hash.get(content_hash)
+
     async def pinned(self, flow_id: str, content_hash: str) -> Flow | None:
         flow = self._by_hash.get(content_hash)
         if flow is not None and flow.id == flow_id:

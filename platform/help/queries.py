@@ -24,6 +24,7 @@ from lotse.platform.errors import NotFoundError
 from lotse.platform.help.actions import hash_key
 from lotse.platform.help.adapters import account_ref
 from lotse.platform.help.models import HelpSession, SessionStatus
+from lotse.platform.i18n import _
 from lotse.platform.organisations.models import Organisation
 from lotse.platform.permissions import Actor, Permission, allowed
 
@@ -82,27 +83,33 @@ def transcript_lines(state: SessionState) -> list[TranscriptLine]:
         data: Mapping[str, Any] = event.data
         match event.kind:
             case "started":
-                text = f"started version {data.get('version')}"
+                text = _("started (version %(version)s)", version=data.get("version"))
             case "answered":
                 if "option" in data:
-                    text = f"answered: {data['option']}"
+                    text = _("answered: %(answer)s", answer=data["option"])
                 elif "values" in data:
-                    text = "filled in: " + ", ".join(f"{k} = {v}" for k, v in dict(data["values"]).items())
+                    text = _("filled in: %(values)s",
+                             values=", ".join(f"{k} = {v}" for k, v in dict(data["values"]).items()))
                 else:
-                    text = "ticked: " + ", ".join(map(str, data.get("ticked", [])))
+                    text = _("ticked: %(items)s", items=", ".join(map(str, data.get("ticked", []))))
             case "answered_from_data":
-                text = "answered from platform data: " + str(data.get("option") or ", ".join(data.get("ticked", [])))
+                text = _("answered from platform data: %(answer)s",
+                         answer=data.get("option") or ", ".join(data.get("ticked", [])))
             case "action":
-                outcome = f"failed ({data.get('error')})" if data.get("error") else "done"
-                text = f"action {data.get('action')}: {outcome}"
+                if data.get("error"):
+                    text = _("action %(action)s failed (%(code)s)", action=data.get("action"), code=data.get("error"))
+                else:
+                    text = _("action %(action)s done", action=data.get("action"))
             case "cancelled":
-                text = f"action {data.get('action')} not confirmed"
+                text = _("action %(action)s not confirmed", action=data.get("action"))
             case "back":
-                text = f"went back from {data.get('from')}"
+                text = _("went back (from %(step)s)", step=data.get("from"))
             case "ended" | "subflow_ended":
-                text = f"ended: {data.get('outcome')}"
+                text = _("ended: %(outcome)s", outcome=data.get("outcome"))
             case "subflow_started":
-                text = f"entered {data.get('flow')} (version {data.get('version')})"
+                text = _("entered %(flow)s (version %(version)s)", flow=data.get("flow"), version=data.get("version"))
+            case "abandoned":
+                text = _("abandoned")
             case _:
                 text = str(data.get("message") or event.kind)
         lines.append(TranscriptLine(event.at, event.kind, event.flow, event.step, text))
@@ -125,12 +132,13 @@ async def export_transcript(svc: Services, actor: Actor, session: HelpSession, t
     out = [
         f"# {_md(title)}",
         "",
-        f"- Flow: `{session.flow_id}`, version {session.version}",
-        f"- Help session: {session.id}",
-        f"- Started: {session.started_at.isoformat()}",
-        f"- Status: {session.status.value}" + (f", outcome {session.outcome}" if session.outcome else ""),
+        "- " + _md(_("Flow: %(flow)s, version %(version)s", flow=session.flow_id, version=session.version)),
+        "- " + _md(_("Help session: %(id)s", id=session.id)),
+        "- " + _md(_("Started: %(when)s", when=session.started_at.isoformat())),
+        "- " + _md(_("Status: %(status)s", status=session.status.value)
+                   + (f", {session.outcome}" if session.outcome else "")),
         "",
-        "| time | step | what happened |",
+        "| " + " | ".join(_md(h) for h in (_("Time"), _("Step"), _("What happened"))) + " |",
         "|---|---|---|",
     ]
     for line in transcript_lines(state):
@@ -139,8 +147,9 @@ async def export_transcript(svc: Services, actor: Actor, session: HelpSession, t
     for execution in state.executions:
         if execution.value is not None:
             out.append("")
-            out.append(f"Result of {_md(execution.action)} ({_md(execution.step)}, {_md(execution.at)}): "
-                       f"`{str(execution.value).replace('`', '')}`")
+            out.append(_md(_("Result of %(action)s (%(step)s, %(when)s):", action=execution.action,
+                                step=execution.step, when=execution.at))
+                       + f" `{str(execution.value).replace('`', '')}`")
     return "\n".join(out) + "\n"
 
 
