@@ -22,7 +22,12 @@ from lotse.engine.runner import input_from_data
 from lotse.engine.views import AnyView
 from lotse.platform.errors import NotFoundError, ValidationError
 from lotse.platform.help import queries
-from lotse.platform.help.actions import do_advance_session, do_start_session, flow_repository, may_start
+from lotse.platform.help.actions import (
+    do_advance_session,
+    do_start_session,
+    flow_repository,
+    may_start,
+)
 from lotse.platform.help.models import HelpSession
 from lotse.platform.help.views import _bind_inputs, flow_title, startable_flows
 from lotse.platform.i18n import _l

@@ -25,7 +25,6 @@ from lotse.platform.tasks.models import Task
 from tests.factories import link, make_account, make_client, make_org
 
 
-
 async def _session(svc: Services, owner: Account | None, flow_id: str = "reactivate-therapist") -> HelpSession:
     repo = flow_repository(svc)
     flow = repo.published_flow(flow_id)
@@ -79,7 +78,9 @@ async def test_reactivate_runs_the_real_action_and_names_the_session(svc: Servic
     assert result.ok, result
     assert (await Account.get(id=therapist.id)).status is AccountStatus.ACTIVE
     row = await _audit("account.reactivate")
-    assert row.via == "flow" and row.reason == f"help session {session.id}" and row.subject_id == therapist.id
+    assert row.via == "flow"
+    assert row.reason == f"help session {session.id}"
+    assert row.subject_id == therapist.id
 
 
 async def test_resend_welcome_mail_queues_the_mail(svc: Services) -> None:
@@ -87,7 +88,8 @@ async def test_resend_welcome_mail_queues_the_mail(svc: Services) -> None:
     admin = await make_account(svc, org, Role.APP_ADMIN)
     therapist = await make_account(svc, org, password=None)
     result, session = await _run(svc, admin, "account.resend_welcome_mail", {"account": therapist.id})
-    assert result.ok and result.value["sent_to"] == therapist.email
+    assert result.ok
+    assert result.value["sent_to"] == therapist.email
     assert await OutboxMessage.filter(recipient=therapist.email, kind="welcome").exists()
     assert (await _audit("account.resend_welcome")).reason == f"help session {session.id}"
 
@@ -130,9 +132,11 @@ async def test_unblock_and_reset_two_factor(svc: Services) -> None:
     unblocked, session = await _run(svc, admin, "account.unblock", {"account": account_ref(therapist)})
     reset, _ = await _run(svc, admin, "account.reset_two_factor", {"account": account_ref(therapist)},
                           key="k:0:t:0")
-    assert unblocked.ok and reset.ok
+    assert unblocked.ok
+    assert reset.ok
     fresh = await Account.get(id=therapist.id)
-    assert fresh.blocked_at is None and fresh.totp_enabled_at is None
+    assert fresh.blocked_at is None
+    assert fresh.totp_enabled_at is None
     assert (await _audit("account.unblock")).reason == f"help session {session.id}"
     assert (await _audit("account.reset_two_factor")).via == "flow"
 
@@ -149,10 +153,12 @@ async def test_create_client_and_update_email(svc: Services) -> None:
     taken, _ = await _run(svc, therapist, "account.create_client", {
         "first_name": "Sam", "last_name": "Vries", "email": "sam@example.org", "gender": "other",
         "date_of_birth": "1990-05-17"}, key="k:0:t:0")
-    assert taken.error == "email_taken" and "E-Mail" in taken.message  # the message in the session's language
+    assert taken.error == "email_taken"
+    assert "E-Mail" in taken.message
     updated, _ = await _run(svc, therapist, "account.update_email",
                             {"account": account_ref(client), "email": "sam.new@example.org"}, key="k:0:u:0")
-    assert updated.ok and (await Account.get(id=client.id)).email == "sam.new@example.org"
+    assert updated.ok
+    assert (await Account.get(id=client.id)).email == "sam.new@example.org"
     assert (await _audit("account.update")).via == "flow"
 
 
@@ -182,25 +188,29 @@ async def test_link_professional_self_link_request_and_unlink(svc: Services) -> 
     await link(svc, client, therapist)
     linked, _ = await _run(svc, therapist, "caseload.link_professional",
                            {"client": account_ref(client), "professional": account_ref(colleague)})
-    assert linked.ok and await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
+    assert linked.ok
+    assert await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
     again, _ = await _run(svc, therapist, "caseload.link_professional",
                           {"client": account_ref(client), "professional": account_ref(colleague)}, key="k:0:t:0")
     assert again.error == "already_linked"
     unlinked, session = await _run(svc, therapist, "caseload.unlink_professional",
                                    {"client": account_ref(client), "professional": account_ref(colleague)},
                                    key="k:0:u:0")
-    assert unlinked.ok and not await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
+    assert unlinked.ok
+    assert not await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
     assert (await _audit("caseload.unlink")).reason == f"help session {session.id}"
     selfed, _ = await _run(svc, colleague, "caseload.link_self",
                            {"client": account_ref(client), "motivation": "the client asked for me"}, key="k:0:v:0")
-    assert selfed.ok and await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
+    assert selfed.ok
+    assert await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
     organisation = await Organisation.get(id=org.id)
     organisation.link_policy = LinkPolicy.CLIENT_CONSENT
     await organisation.save()
     newcomer = await make_account(svc, org)
     requested, _ = await _run(svc, newcomer, "caseload.request_link",
                               {"client": account_ref(client), "motivation": "duplicate address"}, key="k:0:w:0")
-    assert requested.ok and await LinkRequest.filter(client_id=client.id, professional_id=newcomer.id).exists()
+    assert requested.ok
+    assert await LinkRequest.filter(client_id=client.id, professional_id=newcomer.id).exists()
     assert await OutboxMessage.filter(recipient=client.email, kind="link_request").exists()
 
 
@@ -213,7 +223,8 @@ async def test_tasks_create_for_a_role_names_the_session(svc: Services) -> None:
                                  {"to_role": "secretary", "client": account_ref(client), "note": "Please help"})
     assert result.ok
     task = await Task.get(id=result.value["task_id"])
-    assert task.assignee_role is Role.SECRETARY and task.data["help_session"] == session.id
+    assert task.assignee_role is Role.SECRETARY
+    assert task.data["help_session"] == session.id
     assert (await _audit("task.create")).via == "flow"
 
 
@@ -234,7 +245,9 @@ async def test_refused_for_roles_without_the_permission(svc: Services, role: Rol
     result, _ = await _run(svc, who, "account.reactivate", {"account": therapist.id})
     assert result.error == "not_permitted"
     refusal = await _audit("account.reactivate")
-    assert refusal.outcome is Outcome.REFUSED and refusal.actor_id == who.id and refusal.via == "flow"
+    assert refusal.outcome is Outcome.REFUSED
+    assert refusal.actor_id == who.id
+    assert refusal.via == "flow"
 
 
 async def test_same_key_runs_once(svc: Services) -> None:
