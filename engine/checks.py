@@ -30,7 +30,7 @@ from lotse.engine.i18n import (
     read_po_file,
     translation_status,
 )
-from lotse.engine.loader import LoadResult, load_flow_file
+from lotse.engine.loader import LoadResult, gc_paused, load_flow_file
 from lotse.engine.model import (
     INTERRUPTING,
     ActionStep,
@@ -632,8 +632,9 @@ def check_flow(
             po_files,
             schema_valid=result.schema_valid,
         )
-        for check in CHECKS:
-            problems.extend(check(ctx))
+        with gc_paused():
+            for check in CHECKS:
+                problems.extend(check(ctx))
     return sorted(problems, key=lambda p: (p.path, p.line, p.column))
 
 

@@ -20,7 +20,9 @@ Three decisions shape this module:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import json
 import re
@@ -615,8 +617,34 @@ class LoadResult:
     schema_valid: bool
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a flow's objects are built.
+
+    Building a flow allocates tens of thousands of objects that all stay
+    alive; each allocation burst triggers collections that walk every object
+    alive so far, which made loading and checking grow faster than the flow
+    (×17 for ×10 steps at 5,000 steps). Nothing built here is cyclic garbage
+    that must go at once; collection resumes afterwards. Leaves the collector
+    off if it was off.
+    """
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_flow(text: str | bytes, path: str = "") -> LoadResult:
     """Load a flow from its text; never raises for anything wrong in the text."""
+    with gc_paused():
+        return _load_flow(text, path)
+
+
+def _load_flow(text: str | bytes, path: str) -> LoadResult:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     content_hash = hashlib.sha256(raw).hexdigest()
     document, problems = parse_yaml(raw, path)
