@@ -32,10 +32,10 @@ longer current (the second of two clicks) changes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from lotse.engine.expressions import Evaluator, ExpressionError
 from lotse.engine.model import (
@@ -180,6 +180,29 @@ def input_from_data(data: Any) -> UserInput | Problem:
 # ---------------------------------------------------------------------------
 # state
 
+_T = TypeVar("_T")
+
+
+def row_maker(cls: type[_T]) -> Callable[[Sequence[Any]], _T]:
+    """Return a function building a frozen slots dataclass from a full row of its fields, in order.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``; restoring a session builds hundreds of visits,
+    records and events, so this sets the slots directly (the same objects,
+    about twice as fast). A row of another length goes through the class.
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"cls": cls, "new": object.__new__}
+    lines = [f"def make(row, cls=cls, new=new, {', '.join(f'set_{i}=cls.{n}.__set__' for i, n in enumerate(names))}):"]
+    lines.append(f"    if len(row) != {len(names)}:")
+    lines.append("        return cls(*row)")
+    lines.append("    obj = new(cls)")
+    lines.extend(f"    set_{i}(obj, row[{i}])" for i in range(len(names)))
+    lines.append("    return obj")
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own field names
+    maker: Callable[[Sequence[Any]], _T] = scope["make"]
+    return maker
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -307,13 +330,21 @@ class SessionState:
             locale=data["locale"],
             user=data["user"],
             org=data["org"],
-            frames=tuple(Frame(*f) for f in data["frames"]),
-            visits=tuple(Visit(*v) for v in data["visits"]),
-            records=tuple(Record(*r) for r in data["records"]),
-            executions=tuple(Execution(*e) for e in data["executions"]),
-            transcript=tuple(Event(*e) for e in data["transcript"]),
+            frames=tuple(map(_make_frame, data["frames"])),
+            visits=tuple(map(_make_visit, data["visits"])),
+            records=tuple(map(_make_record, data["records"])),
+            executions=tuple(map(_make_execution, data["executions"])),
+            transcript=tuple(map(_make_event, data["transcript"])),
             outcome=Outcome(outcome) if outcome else None,
         )
+
+
+_make_frame = row_maker(Frame)
+_make_visit = row_maker(Visit)
+_make_record = row_maker(Record)
+_make_execution = row_maker(Execution)
+_make_event = row_maker(Event)
+_make_history_entry = row_maker(HistoryEntry)
 
 
 class InputsError(ValueError):
@@ -356,6 +387,7 @@ class _Work:
         self.problems: list[Problem] = []
         self.form_errors: dict[str, str] = {}
         self.form_values: Mapping[str, Any] = {}
+        self._values: tuple[list[Record], int, int, dict[str, Any], dict[str, Any]] | None = None
 
     def freeze(self) -> SessionState:
         s = self.state
@@ -370,6 +402,21 @@ class _Work:
         return self.visits[-1]
 
     def values(self, frame: int, kind: str) -> dict[str, Any]:
+        """Return a frame's answers or results by step (read-only: shared until the records change)."""
+        if kind in ("answer", "result"):
+            cached = self._values
+            records = self.records
+            if cached is None or cached[0] is not records or cached[1] != len(records) or cached[2] != frame:
+                answers: dict[str, Any] = {}
+                results: dict[str, Any] = {}
+                for record in records:
+                    if record.frame == frame:
+                        if record.kind == "answer":
+                            answers[record.step] = {"error": record.error} if record.error else record.value
+                        elif record.kind == "result":
+                            results[record.step] = {"error": record.error} if record.error else record.value
+                cached = self._values = (records, len(records), frame, answers, results)
+            return cached[3] if kind == "answer" else cached[4]
         found: dict[str, Any] = {}
         for record in self.records:
             if record.frame == frame and record.kind == kind:
@@ -394,6 +441,7 @@ class Runner:
         self.evaluator = evaluator or Evaluator()
         self.renderer = renderer or Renderer(self.evaluator)
         self._facts_needed: dict[tuple[str, str], frozenset[str]] = {}
+        self._returnable: dict[int, tuple[Flow, frozenset[str]]] = {}
 
     # -- public API --------------------------------------------------------
 
@@ -697,7 +745,7 @@ class Runner:
 
     def _back(self, work: _Work, flows: Mapping[int, Flow], user_input: Back, ports: Ports) -> None:
         target = user_input.visit
-        candidates = [i for i in range(len(work.visits) - 1) if self._can_return_to(work, flows, i)]
+        candidates = self._returnable_visits(work, flows)
         if target is None:
             manual = [i for i in candidates if not work.visits[i].auto]
             target = manual[-1] if manual else (candidates[-1] if candidates else None)
@@ -719,8 +767,29 @@ class Runner:
     def _can_return_to(self, work: _Work, flows: Mapping[int, Flow], index: int) -> bool:
         visit = work.visits[index]
         flow = flows.get(visit.frame)
-        step = flow.step(visit.step) if flow else None
-        return step is not None and step.type not in (StepType.BRANCH, StepType.SUBFLOW, StepType.END)
+        return flow is not None and visit.step in self._returnable_steps(flow)
+
+    def _returnable_steps(self, flow: Flow) -> frozenset[str]:
+        """Return the ids of the steps one can go back to (all but branch, sub-flow and end), per flow object."""
+        found = self._returnable.get(id(flow))
+        if found is None or found[0] is not flow:
+            if len(self._returnable) >= 1000:
+                self._returnable.clear()
+            steps = frozenset(
+                s.id for s in flow.steps.values() if s.type not in (StepType.BRANCH, StepType.SUBFLOW, StepType.END)
+            )
+            found = self._returnable[id(flow)] = (flow, steps)
+        return found[1]
+
+    def _returnable_visits(self, work: _Work, flows: Mapping[int, Flow]) -> list[int]:
+        """Return the indexes of the earlier visits one can go back to."""
+        steps = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
+        empty: frozenset[str] = frozenset()
+        visits = work.visits
+        if len(steps) == 1 and 0 in steps:
+            root = steps[0]
+            return [i for i in range(len(visits) - 1) if visits[i].step in root and visits[i].frame == 0]
+        return [i for i in range(len(visits) - 1) if visits[i].step in steps.get(visits[i].frame, empty)]
 
     async def _settle(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> None:
         """Pass every step that does not wait for the person."""
@@ -850,11 +919,13 @@ class Runner:
             return self.renderer.html(english.replace("{{", "{ {").replace("}}", "} }"), inline=inline)
 
     def _history(self, work: _Work, flows: Mapping[int, Flow]) -> tuple[HistoryEntry, ...]:
+        visits = work.visits
+        frames = work.frames
+        make = _make_history_entry
         return tuple(
-            HistoryEntry(i, work.frames[v.frame].flow_id, v.step, v.auto)
-            for i, v in enumerate(work.visits[:-1])
-            if self._can_return_to(work, flows, i)
-        )
+            [make((i, frames[visits[i].frame].flow_id, visits[i].step, visits[i].auto))
+             for i in self._returnable_visits(work, flows)]
+        )  # fmt: skip
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
         here = work.here
