@@ -337,7 +337,8 @@ async def session(public_id: str) -> Any:
         if user_input is None:
             raise ValidationError(fields={"input": _l("This value is not valid.")})
     row, state, view = await do_advance_session(svc, who, row, user_input, locale=_language())
-    trouble = bool(view.problems) or any(n.code is NoticeCode.ALREADY_ANSWERED for n in view.notices)
+    # Problems and notices belong to this answer only: show them now instead of redirecting.
+    trouble = bool(view.problems) or bool(view.notices)
     if request.method == "POST" and not trouble:
         return redirect(url_for("help.session", public_id=row.public_id) + "#step", 303)
     flow = await load_flow_of(svc, row)

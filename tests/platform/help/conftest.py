@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,3 @@ def post_form(settings: Settings) -> Any:
 
     return post
 
-
-def session_path(response: Any) -> str:
-    """Return the runner page a start POST redirected to."""
-    location = response.headers["Location"]
-    match = re.search(r"(/help/sessions/[A-Za-z0-9_-]+)", location)
-    assert match, location
-    return match.group(1)
