@@ -442,6 +442,7 @@ class Runner:
         self.renderer = renderer or Renderer(self.evaluator)
         self._facts_needed: dict[tuple[str, str], frozenset[str]] = {}
         self._returnable: dict[int, tuple[Flow, frozenset[str]]] = {}
+        self._history_entries: dict[tuple[int, str, str, bool], HistoryEntry] = {}
 
     # -- public API --------------------------------------------------------
 
@@ -919,13 +920,22 @@ class Runner:
             return self.renderer.html(english.replace("{{", "{ {").replace("}}", "} }"), inline=inline)
 
     def _history(self, work: _Work, flows: Mapping[int, Flow]) -> tuple[HistoryEntry, ...]:
+        # History entries are immutable and the same from one step to the next, so they are
+        # shared between calls (and sessions) instead of being built anew for every visit.
+        entries = self._history_entries
+        if len(entries) > 100_000:
+            entries.clear()
         visits = work.visits
-        frames = work.frames
-        make = _make_history_entry
-        return tuple(
-            [make((i, frames[visits[i].frame].flow_id, visits[i].step, visits[i].auto))
-             for i in self._returnable_visits(work, flows)]
-        )  # fmt: skip
+        flow_ids = [frame.flow_id for frame in work.frames]
+        history: list[HistoryEntry] = []
+        for i in self._returnable_visits(work, flows):
+            visit = visits[i]
+            key = (i, flow_ids[visit.frame], visit.step, visit.auto)
+            entry = entries.get(key)
+            if entry is None:
+                entry = entries[key] = _make_history_entry(key)
+            history.append(entry)
+        return tuple(history)
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
         here = work.here
