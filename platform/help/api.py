@@ -71,9 +71,8 @@ async def start(data: StartSession) -> Any:
     flow = flow_repository(svc).published_flow(data.flow)
     if flow is None or not may_start(who, flow):
         raise NotFoundError()
-    choices = await queries.subject_choices(svc, who, flow)
     values = {k: str(v) for k, v in data.inputs.items() if v is not None}
-    inputs, errors = _bind_inputs(flow, values, choices)
+    inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values))
     if errors:
         raise ValidationError(fields={name: _l("This value is not valid.") for name in errors})
     from lotse.platform.i18n import current_locale

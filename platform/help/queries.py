@@ -244,3 +244,44 @@ async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, 
         elif spec.type is InputType.ACCOUNT:
             found[spec.id] = choices(professionals + clients)
     return found
+
+
+async def choice_for(actor: Actor, input_type: InputType, raw: str) -> Choice | None:
+    """Return the account an id names if the actor could have picked it for an input of this type."""
+    if actor.role is None or actor.organisation_id is None or not raw.isdigit():
+        return None
+    account = await Account.get_or_none(id=int(raw), organisation_id=actor.organisation_id)
+    if account is None:
+        return None
+    if account.role is Role.CLIENT:
+        ok = input_type in (InputType.CLIENT, InputType.ACCOUNT) and await allowed(
+            actor, Permission.CLIENT_VIEW, account)
+    else:
+        organisation = await Organisation.get(id=actor.organisation_id)
+        ok = input_type in (InputType.PROFESSIONAL, InputType.ACCOUNT) and (
+            account.id == actor.account_id
+            or actor.role is Role.APP_ADMIN
+            or (account.is_active and account.role is not Role.SERVICEDESK
+                and await allowed(actor, Permission.PROFESSIONALS_LIST, organisation))
+        )
+    return Choice(str(account.id), account.name, account_ref(account)) if ok else None
+
+
+async def posted_choices(actor: Actor, flow: Flow, values: Mapping[str, str]) -> dict[str, list[Choice]]:
+    """Like :func:`subject_choices`, but only for the values sent (no lists to load on a POST).
+
+    A value naming an account the actor could not have picked yields a list
+    without it (refused as "not one of the offered values"); a value that is
+    not an id yields an empty list (a name only, as when there is nothing to pick).
+    """
+    found: dict[str, list[Choice]] = {}
+    for spec in flow.inputs:
+        if spec.type not in ACCOUNT_TYPES:
+            continue
+        raw = values.get(spec.id, "")
+        if raw.isdigit():
+            choice = await choice_for(actor, spec.type, raw)
+            found[spec.id] = [choice] if choice is not None else [Choice("", "", {})]
+        else:
+            found[spec.id] = []
+    return found

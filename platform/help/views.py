@@ -226,7 +226,6 @@ async def start(flow_id: str) -> Any:
     flow = flow_repository(svc).published_flow(flow_id)
     if flow is None or not may_start(who, flow):
         raise NotFoundError()
-    choices = await queries.subject_choices(svc, who, flow)
     values: dict[str, str] = {}
     for spec in flow.inputs:
         given = request.args.get(spec.id) or request.args.get(spec.type.value)
@@ -236,7 +235,7 @@ async def start(flow_id: str) -> Any:
     if request.method == "POST":
         form = await form_data()
         values = {spec.id: form.get(f"in_{spec.id}", "").strip()[:300] for spec in flow.inputs}
-        inputs, errors = _bind_inputs(flow, values, choices)
+        inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values))
         if not errors:
             anonymous_key = _anonymous_key() or (secrets.token_urlsafe(32) if who.role is None else None)
             try:
@@ -250,6 +249,7 @@ async def start(flow_id: str) -> Any:
                     response.set_cookie(HELP_COOKIE, anonymous_key, httponly=True, samesite="Lax",
                                         secure=svc.settings.secure_cookies, max_age=60 * 60 * 24 * 30)
                 return response
+    choices = await queries.subject_choices(svc, who, flow)
     return await render("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
                         description=flow_description(flow), choices=choices, values=values, errors=errors,
                         input_kind=_input_kind, labels=_input_labels(flow))
@@ -337,10 +337,8 @@ async def session(public_id: str) -> Any:
         if user_input is None:
             raise ValidationError(fields={"input": _l("This value is not valid.")})
     row, state, view = await do_advance_session(svc, who, row, user_input, locale=_language())
-    # Problems and notices belong to this answer only: show them now instead of redirecting.
-    trouble = bool(view.problems) or bool(view.notices)
-    if request.method == "POST" and not trouble:
-        return redirect(url_for("help.session", public_id=row.public_id) + "#step", 303)
+    # The answer's page is shown right away (no redirect): one request per click. Reloading it
+    # sends the answer again, which the engine ignores (it names a step that is no longer current).
     flow = await load_flow_of(svc, row)
     page = _page(flow, row, state, view, who)
     return await render("help/session.html", 422 if request.method == "POST" and view.problems else 200, **page)
