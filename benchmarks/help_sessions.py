@@ -105,7 +105,16 @@ def serve(host: str, port: int) -> None:
         config.bind = [f"{host}:{port}"]
         config.accesslog = None
         config.backlog = 1024
-        await hypercorn_serve(create_app(), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        app = create_app()
+        synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
+        if synchronous:
+            @app.before_serving
+            async def relax() -> None:  # only with --sqlite-synchronous: what db.py would set
+                from tortoise import connections
+
+                await connections.get("default").execute_script(f"PRAGMA synchronous={synchronous};")
+
+        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
     asyncio.run(main())
 
@@ -117,9 +126,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(data_dir: Path, database_url: str):  # type: ignore[no-untyped-def]
+def server_process(data_dir: Path, database_url: str, synchronous: str = ""):  # type: ignore[no-untyped-def]
     port = free_port()
-    env = {**os.environ, "LOTSE_DATA_DIR": str(data_dir), "LOTSE_DATABASE_URL": database_url,
+    env = {**os.environ, "BENCH_SQLITE_SYNCHRONOUS": synchronous, "LOTSE_DATA_DIR": str(data_dir), "LOTSE_DATABASE_URL": database_url,
            "LOTSE_BASE_URL": f"http://127.0.0.1:{port}", "LOTSE_FLOWS_DIR": str(REPO / "flows"),
            "LOTSE_LOCALES_DIR": str(REPO / "locales")}
     log = (data_dir / "server.log").open("w")
@@ -246,7 +255,8 @@ async def run(url: str, pairs: list[tuple[str, int]], flow: str, think: float) -
                                      for key, tid in pairs))
     wall = time.perf_counter() - began
     steps = sum(count for count, _page in results)
-    print(f"\n{len(pairs)} people walked {flow} at once (think time {think} s ± 50 %)")
+    print(f"\n{len(pairs)} people walked {flow} at once (think time {think} s ± 50 %, "
+          f"SQLite synchronous={os.environ.get('BENCH_SQLITE_SYNCHRONOUS') or 'FULL'})")
     print(f"{steps} steps in {wall:.1f} s: {steps / wall:.1f} steps/s\n")
     everything: list[float] = []
     for name, seconds in times.items():
@@ -260,6 +270,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--think", type=float, default=1.0)
     parser.add_argument("--flow", default="video-call-readiness")
+    parser.add_argument("--sqlite-synchronous", default="", choices=["", "NORMAL", "FULL"],
+                        help="set SQLite's synchronous pragma in the server (default: as Lotse leaves it, FULL)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data in this directory")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -275,7 +287,8 @@ def main() -> None:
         began = time.perf_counter()
         pairs = asyncio.run(seed(database_url, args.users))
         print(f"seeded {args.users} admins and therapists in {time.perf_counter() - began:.1f} s")
-        with server_process(data_dir, database_url) as url:
+        with server_process(data_dir, database_url, args.sqlite_synchronous) as url:
+            os.environ["BENCH_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
             asyncio.run(run(url, pairs, args.flow, args.think))
         print(asyncio.run(check_effects(database_url, args.users)))
 

@@ -159,6 +159,9 @@ async def do_start_session(
 async def load_flow_of(svc: Services, session: HelpSession) -> Flow:
     """Return the flow version the session is pinned to."""
     repo = flow_repository(svc)
+    flow = repo.by_version_id(session.flow_version_id)  # type: ignore[attr-defined]
+    if flow is not None:
+        return flow
     version = await session.flow_version
     flow = repo.from_version(version)
     if flow is None:

@@ -80,6 +80,7 @@ class FlowRepository:
         self._files: dict[str, _Cached] = {}
         self._by_hash: dict[str, Flow] = {}
         self._pinned: dict[tuple[str, str], int] = {}
+        self._by_version: dict[int, Flow] = {}
 
     def _read(self, path: Path) -> _Cached | None:
         try:
@@ -141,15 +142,20 @@ class FlowRepository:
         self._pinned[key] = row.id
         return row
 
+    def by_version_id(self, version_id: int) -> Flow | None:
+        """Return the flow of a pinned version already loaded in this process, by row id."""
+        return self._by_version.get(version_id)
+
     def from_version(self, row: FlowVersion) -> Flow | None:
         """Return the flow of a pinned version (parsed once per content hash)."""
-        flow = self._by_hash.get(row.content_hash)
+        flow = self._by_version.get(row.id) or self._by_hash.get(row.content_hash)
         if flow is None:
             result = load_flow(row.source, f"{row.flow_id}.yaml")
             flow = result.flow
             if flow is None:
                 return None
             self._by_hash[row.content_hash] = flow
+        self._by_version[row.id] = flow
         return flow
 
     def cached(self, content_hash: str) -> Flow | None:

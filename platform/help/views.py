@@ -64,7 +64,7 @@ from lotse.platform.help.adapters import ANONYMOUS_FLOWS, flow_translations
 from lotse.platform.help.models import HelpSession
 from lotse.platform.i18n import LazyText, _, _l
 from lotse.platform.permissions import Actor
-from lotse.platform.web import actor, form_data, render, services, signed_in
+from lotse.platform.web import actor, csrf_token, form_data, render, services, signed_in
 
 blueprint = Blueprint("help", __name__)
 
@@ -368,6 +368,8 @@ def _page(flow: Flow, row: HelpSession, state: SessionState, view: AnyView, who:
     previous = [_("This was already done at %(time)s. Confirming again runs it once more.", time=_time(n.at))
                 for n in getattr(view, "previous_runs", ())]
     return {
+        "action": url_for("help.session", public_id=row.public_id),
+        "csrf": csrf_token(),
         "flow": flow,
         "row": row,
         "state": state,
