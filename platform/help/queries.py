@@ -16,10 +16,9 @@ from typing import Any
 from lotse.engine.model import Flow, InputType
 from lotse.engine.runner import SessionState
 from lotse.platform.accounts import queries as account_queries
-from lotse.platform.accounts.models import Account, Role
+from lotse.platform.accounts.models import Account, AccountStatus, Role
 from lotse.platform.actions import Services, record, require
 from lotse.platform.audit.models import AuditType
-from lotse.platform.caseload import queries as caseload_queries
 from lotse.platform.errors import NotFoundError
 from lotse.platform.help.actions import hash_key
 from lotse.platform.help.adapters import account_ref
@@ -206,6 +205,17 @@ class Choice:
 ACCOUNT_TYPES = {InputType.CLIENT, InputType.PROFESSIONAL, InputType.ACCOUNT}
 
 
+def choices(accounts: list[Account]) -> list[Choice]:
+    return [Choice(str(a.id), f"{a.name} ({a.email})", account_ref(a)) for a in accounts]
+
+
+def _row_choice(row: Mapping[str, Any]) -> Choice:
+    name = f"{row['first_name']} {row['last_name']}".strip()
+    role = row["role"].value if hasattr(row["role"], "value") else str(row["role"])
+    return Choice(str(row["id"]), f"{name} ({row['email']})",
+                  {"id": row["id"], "name": name, "email": row["email"], "role": role})
+
+
 async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, list[Choice]]:
     """Return, per account input of the flow, the accounts the actor may pick (only those they may see)."""
     if actor.role is None or actor.organisation_id is None:
@@ -214,35 +224,37 @@ async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, 
     if not needed:
         return {}
     organisation = await Organisation.get(id=actor.organisation_id)
-    clients: list[Account] = []
-    professionals: list[Account] = []
+    clients: list[Choice] = []
+    professionals: list[Choice] = []
     if needed & {InputType.CLIENT, InputType.ACCOUNT} and await allowed(actor, Permission.CASELOAD_SEARCH,
                                                                          organisation):
-        clients = await account_queries.list_clients(svc, actor, organisation)
+        clients = choices(await account_queries.list_clients(svc, actor, organisation))
     if needed & {InputType.PROFESSIONAL, InputType.ACCOUNT}:
+        query = None
         if actor.role is Role.APP_ADMIN:
-            professionals = await account_queries.list_professionals(svc, actor, organisation)
+            await require(svc, actor, Permission.PROFESSIONAL_CREATE, organisation, "account.list_professionals")
+            query = Account.filter(organisation_id=organisation.id).exclude(role=Role.CLIENT)
         elif await allowed(actor, Permission.PROFESSIONALS_LIST, organisation):
-            professionals = await caseload_queries.list_professionals(svc, actor)
-        if actor.account_id is not None and all(p.id != actor.account_id for p in professionals):
+            query = Account.filter(organisation_id=organisation.id, status=AccountStatus.ACTIVE).exclude(
+                role__in=[Role.CLIENT, Role.SERVICEDESK])
+        rows = await query.order_by("last_name", "first_name", "id").values(
+            "id", "first_name", "last_name", "email", "role") if query is not None else []
+        professionals = [_row_choice(row) for row in rows]
+        if actor.account_id is not None and all(p.ref["id"] != actor.account_id for p in professionals):
             me = await Account.get_or_none(id=actor.account_id)
             if me is not None and me.role is not Role.CLIENT:
-                professionals.append(me)
+                professionals.extend(choices([me]))
     if actor.role is Role.CLIENT and actor.account_id is not None:
-        me = await Account.get(id=actor.account_id)
-        clients = [me]
-
-    def choices(accounts: list[Account]) -> list[Choice]:
-        return [Choice(str(a.id), f"{a.name} ({a.email})", account_ref(a)) for a in accounts]
+        clients = choices([await Account.get(id=actor.account_id)])
 
     found: dict[str, list[Choice]] = {}
     for spec in flow.inputs:
         if spec.type is InputType.CLIENT:
-            found[spec.id] = choices(clients)
+            found[spec.id] = clients
         elif spec.type is InputType.PROFESSIONAL:
-            found[spec.id] = choices(professionals)
+            found[spec.id] = professionals
         elif spec.type is InputType.ACCOUNT:
-            found[spec.id] = choices(professionals + clients)
+            found[spec.id] = professionals + clients
     return found
 
 

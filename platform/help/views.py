@@ -234,7 +234,7 @@ async def start(flow_id: str) -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = await form_data()
-        values = {spec.id: form.get(f"in_{spec.id}", "").strip()[:300] for spec in flow.inputs}
+        values = {spec.id: form.get(f"in_{spec.id}", "").strip()[:300] for spec in _inputs_for(who, flow)}
         inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values))
         if not errors:
             anonymous_key = _anonymous_key() or (secrets.token_urlsafe(32) if who.role is None else None)
@@ -252,7 +252,14 @@ async def start(flow_id: str) -> Any:
     choices = await queries.subject_choices(svc, who, flow)
     return await render("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
                         description=flow_description(flow), choices=choices, values=values, errors=errors,
-                        input_kind=_input_kind, labels=_input_labels(flow))
+                        input_kind=_input_kind, labels=_input_labels(flow), inputs=_inputs_for(who, flow))
+
+
+def _inputs_for(who: Actor, flow: Flow) -> list[Any]:
+    """The inputs a person fills in to start: signed out, nobody to pick (accounts stay empty)."""
+    if who.role is None:
+        return [spec for spec in flow.inputs if spec.type not in queries.ACCOUNT_TYPES]
+    return list(flow.inputs)
 
 
 def _input_labels(flow: Flow) -> dict[str, str]:
@@ -271,6 +278,8 @@ def _bind_inputs(
     inputs: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for spec in flow.inputs:
+        if spec.id not in values:
+            continue
         raw = values.get(spec.id, "")
         if not raw:
             if spec.required:
