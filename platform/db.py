@@ -20,6 +20,7 @@ MODEL_MODULES: list[str] = [
     "lotse.platform.mail.models",
     "lotse.platform.caseload.models",
     "lotse.platform.tasks.models",
+    "lotse.platform.conversations.models",
     "lotse.platform.tools.models",
     "lotse.platform.help.models",
 ]
@@ -63,7 +64,9 @@ async def create_schema(database_url: str) -> None:
     for statement in statements:
         await conn.execute_script(statement)
     if database_url.startswith("sqlite"):
-        await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;")
+        # WAL makes synchronous=NORMAL safe (a crash loses at most the last commits,
+        # never consistency) and saves a disk sync per commit.
+        await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
     from lotse.platform.caseload.search import create_search_schema
 
     await create_search_schema(conn, is_sqlite=database_url.startswith("sqlite"))
