@@ -20,7 +20,7 @@ from lotse.platform.accounts.passwords import hash_password
 from lotse.platform.actions import Services
 from lotse.platform.permissions import Actor
 
-DEMO_PASSWORD = "Lotse-demo-2026!"
+DEMO_PASSWORD = "Lotse-demo-2026!"  # noqa: S105 -- public on purpose: printed by `lotse demo`
 
 
 @dataclass(frozen=True)
