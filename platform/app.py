@@ -45,6 +45,9 @@ BLUEPRINT_MODULES: tuple[str, ...] = (
     "lotse.platform.tasks.views",
     "lotse.platform.help.views",
     "lotse.platform.help.api",
+    "lotse.platform.conversations.views",
+    "lotse.platform.conversations.api",
+    "lotse.platform.conversations.ws",
 )
 
 LANGUAGE_COOKIE = "lotse_lang"
@@ -70,7 +73,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         info={"title": "Lotse API", "version": "1"},
     )
     translations = i18n.Translations(settings.locales_dir)
-    svc = Services(settings=settings, clock=clock or SystemClock(), bus=InProcessBus(), translations=translations)
+    bus: Any = InProcessBus()
+    if settings.redis_url:
+        from lotse.platform.events_redis import RedisBus
+
+        bus = RedisBus(settings.redis_url)
+    svc = Services(settings=settings, clock=clock or SystemClock(), bus=bus, translations=translations)
     app.extensions["lotse"] = svc
     i18n.active_translations.set(translations)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from lotse.platform.accounts.models import PROFESSIONAL_ROLES, Account, Role
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
+from lotse.platform.conversations.models import ChatParticipant, Conversation
 from lotse.platform.organisations.models import LinkPolicy, Organisation
 from lotse.platform.tasks.models import Task
 
@@ -47,6 +48,12 @@ class Permission(StrEnum):
     TOOL_CATALOGUE = "tools.catalogue"                 # manage the organisation's tools
     TOOL_ASSIGN = "tools.assign"                       # assign, archive, hand over a client's tools
     HELP_OUTCOMES = "help.outcomes"                    # outcome statistics of the help flows
+    CONVERSATION_START = "conversation.start"          # who may talk to whom is checked by the action
+    CONVERSATION_READ = "conversation.read"            # participants, also after leaving (history)
+    CONVERSATION_POST = "conversation.post"            # active participants
+    CONVERSATION_MANAGE = "conversation.manage"        # the manager: subject, participants, edits, hand-over
+    CONVERSATION_LEAK_REMOVE = "conversation.leak_remove"  # professionals in it, where data-leak deletion is on
+    CONVERSATION_PURGE = "conversation.purge"          # application admins; also the deletion log
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,39 @@ async def task_assignee(actor: Actor, subject: Any) -> bool:
     return subject.assignee_role is not None and subject.assignee_role is actor.role
 
 
+async def conversation_participant(actor: Actor, subject: Any) -> bool:
+    """The actor takes part in the conversation, or took part (history stays readable)."""
+    if not isinstance(subject, Conversation) or subject.organisation_id != actor.organisation_id:
+        return False
+    return await ChatParticipant.filter(conversation_id=subject.id, account_id=actor.account_id).exists()
+
+
+async def conversation_active_participant(actor: Actor, subject: Any) -> bool:
+    """The actor takes part in the conversation and has not left it."""
+    if not isinstance(subject, Conversation) or subject.organisation_id != actor.organisation_id:
+        return False
+    return await ChatParticipant.filter(
+        conversation_id=subject.id, account_id=actor.account_id, left_at=None
+    ).exists()
+
+
+async def conversation_manager(actor: Actor, subject: Any) -> bool:
+    return (
+        isinstance(subject, Conversation)
+        and subject.organisation_id == actor.organisation_id
+        and subject.manager_id == actor.account_id  # type: ignore[attr-defined]
+        and await conversation_active_participant(actor, subject)
+    )
+
+
+async def leak_remover(actor: Actor, subject: Any) -> bool:
+    """A professional taking part, in an organisation with data-leak deletion on."""
+    if actor.role is None or actor.role is Role.CLIENT or not await conversation_active_participant(actor, subject):
+        return False
+    organisation = await Organisation.get_or_none(id=subject.organisation_id)
+    return organisation is not None and organisation.data_leak_deletion
+
+
 RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.PROFESSIONAL_CREATE: (_role(Role.APP_ADMIN),),
     Permission.PROFESSIONAL_MANAGE: (_on_professional(Role.APP_ADMIN),),
@@ -185,6 +225,12 @@ RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.TOOL_CATALOGUE: (_role(Role.APP_ADMIN),),
     Permission.TOOL_ASSIGN: (linked_treating,),
     Permission.HELP_OUTCOMES: (_role(Role.APP_ADMIN),),
+    Permission.CONVERSATION_START: (_role(*Role),),
+    Permission.CONVERSATION_READ: (conversation_participant,),
+    Permission.CONVERSATION_POST: (conversation_active_participant,),
+    Permission.CONVERSATION_MANAGE: (conversation_manager,),
+    Permission.CONVERSATION_LEAK_REMOVE: (leak_remover,),
+    Permission.CONVERSATION_PURGE: (_role(Role.APP_ADMIN),),
 }
 
 

@@ -1,0 +1,222 @@
+"""The conversations WebSocket: live events for the conversations a person may read.
+
+``/conversations/ws?conversation=<id>`` follows one conversation (its page);
+without the parameter it follows every conversation the person takes part
+in, and those they are added to later (the list page).
+
+- Authenticated by the platform's session cookie (second factor done), and
+  only from our own pages: the ``Origin`` must be the configured base URL or
+  the host the request was sent to; anything else is refused before the
+  handshake completes.
+- Subscribes first, then sends the state (``hello``), then forwards events,
+  so nothing falls between the fetch and the first event; events are
+  idempotent on the state (``events.apply_event``).
+- Access is re-checked against the database whenever the person's own
+  participation changes: who leaves or is removed gets that event and
+  nothing more of the conversation.
+- The person counts as online (no notification mails) while a socket is open.
+- From the client it accepts ``{"type": "read", "message_id": n}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from quart import Blueprint, abort, websocket
+
+from lotse.platform import i18n
+from lotse.platform.accounts.sessions import load_session
+from lotse.platform.actions import Services
+from lotse.platform.conversations import actions, queries
+from lotse.platform.conversations.models import ChatParticipant, Conversation
+from lotse.platform.conversations.presence import REFRESH, presence
+from lotse.platform.errors import PlatformError
+from lotse.platform.permissions import Actor, Permission, allowed
+from lotse.platform.web import SESSION_COOKIE, services
+
+blueprint = Blueprint("conversations_ws", __name__)
+
+
+def origin_allowed(origin: str | None, base_url: str, host: str | None) -> bool:
+    """Answer whether a WebSocket's ``Origin`` is one of our own pages."""
+    if not origin:
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    base = urlsplit(base_url)
+    if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+        return True
+    return bool(host) and parts.netloc == host
+
+
+class Connection:
+    """One open socket: its subscriptions, and the conversations it may see."""
+
+    def __init__(self, svc: Services, me: Actor) -> None:
+        self.svc = svc
+        self.me = me
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self.visible: set[int] = set()
+
+    async def follow(self, topic: str) -> None:
+        """Subscribe to ``topic``; return once the subscription is live."""
+        if topic in self.subscriptions:
+            return
+        ready = asyncio.get_running_loop().create_future()
+
+        async def pump() -> None:
+            try:
+                async with self.svc.bus.subscribe(topic) as events:
+                    ready.set_result(None)
+                    async for item in events:
+                        self.queue.put_nowait(item)
+            except Exception as error:
+                if not ready.done():
+                    ready.set_exception(error)
+                raise
+
+        self.subscriptions[topic] = asyncio.create_task(pump())
+        await ready
+
+    def unfollow(self, topic: str) -> None:
+        task = self.subscriptions.pop(topic, None)
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        tasks = list(self.subscriptions.values())
+        self.subscriptions.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def still_participates(self, conversation_id: int) -> bool:
+        return await ChatParticipant.filter(conversation_id=conversation_id, account_id=self.me.account_id,
+                                            left_at=None).exists()
+
+
+@blueprint.websocket("/conversations/ws")
+async def socket() -> Any:
+    svc = services()
+    if not origin_allowed(websocket.headers.get("Origin"), svc.settings.base_url, websocket.headers.get("Host")):
+        abort(403)
+    session = await load_session(websocket.cookies.get(SESSION_COOKIE), svc.now())
+    if session is None or session.pending_two_factor:
+        abort(401)
+    account = session.account
+    i18n.active_translations.set(svc.translations)
+    me = Actor.of(account, source_address=(websocket.remote_addr or "")[:64], via="web")
+    single: Conversation | None = None
+    wanted = websocket.args.get("conversation", "")
+    if wanted:
+        conversation = await Conversation.get_or_none(id=int(wanted)) if wanted.isdigit() else None
+        if conversation is None or not await allowed(me, Permission.CONVERSATION_READ, conversation):
+            abort(404)
+        single = conversation
+    await websocket.accept()
+    connection = Connection(svc, me)
+    connection_id = secrets.token_hex(8)
+    tracker = presence(svc)
+    await tracker.connect(account.id, connection_id)
+    background: list[asyncio.Task[Any]] = []
+    try:
+        await connection.follow(f"account.{account.id}")
+        if single is not None:
+            ids = [single.id]
+            if await connection.still_participates(single.id):
+                connection.visible.add(single.id)
+        else:
+            ids = list(await ChatParticipant.filter(account_id=account.id, left_at=None).values_list(
+                "conversation_id", flat=True))
+            connection.visible.update(ids)
+        for conversation_id in ids:
+            await connection.follow(f"conversation.{conversation_id}")
+        hello: dict[str, Any] = {"event": "hello", "conversations": sorted(connection.visible)}
+        if single is not None:
+            hello["state"] = await queries.conversation_state(me, single)
+        await websocket.send(json.dumps(hello))
+        background.append(asyncio.create_task(_receive(svc, me, single)))
+        background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
+        while True:
+            getter = asyncio.ensure_future(connection.queue.get())
+            done, _pending = await asyncio.wait([getter, *background], return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break  # the client went away (or the heartbeat failed)
+            _topic, payload = getter.result()
+            outgoing = await _filter(connection, single, payload)
+            if outgoing is not None:
+                await websocket.send(outgoing)
+    finally:
+        for task in background:
+            task.cancel()
+        await connection.close()
+        with contextlib.suppress(Exception):
+            await tracker.disconnect(account.id, connection_id)
+
+
+async def _filter(connection: Connection, single: Conversation | None, payload: dict[str, Any]) -> str | None:
+    """Return what to send for one event, re-checking access where participation changed."""
+    kind = payload.get("event", "")
+    me = connection.me.account_id
+    if kind == "account.conversation_added":
+        conversation_id = int(payload["conversation_id"])
+        if single is not None and conversation_id != single.id:
+            return None
+        if await connection.still_participates(conversation_id):
+            await connection.follow(f"conversation.{conversation_id}")
+            connection.visible.add(conversation_id)
+        return json.dumps(payload)
+    conversation_id = payload.get("conversation_id")
+    if not isinstance(conversation_id, int):
+        return None
+    if kind in ("participant.left", "participant.joined") and payload.get("account_id") == me:
+        if await connection.still_participates(conversation_id):
+            connection.visible.add(conversation_id)
+        else:
+            connection.visible.discard(conversation_id)
+            if single is None:
+                connection.unfollow(f"conversation.{conversation_id}")
+            return json.dumps(payload)  # the last thing a former participant hears
+    if kind == "conversation.deleted":
+        connection.visible.discard(conversation_id)
+        return json.dumps(payload)
+    if conversation_id not in connection.visible:
+        return None
+    return json.dumps(payload)
+
+
+async def _receive(svc: Services, me: Actor, single: Conversation | None) -> None:
+    while True:
+        raw = await websocket.receive()
+        try:
+            data = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("type") != "read":
+            continue
+        message_id = data.get("message_id")
+        conversation_id = data.get("conversation_id", single.id if single is not None else None)
+        if not isinstance(message_id, int) or not isinstance(conversation_id, int):
+            continue
+        conversation = await Conversation.get_or_none(id=conversation_id)
+        if conversation is None:
+            continue
+        with contextlib.suppress(PlatformError):
+            await actions.do_mark_read(svc, me, conversation, message_id)
+
+
+async def _heartbeat(tracker: Any, account_id: int, connection_id: str) -> None:
+    while True:
+        await asyncio.sleep(REFRESH)
+        with contextlib.suppress(Exception):
+            await tracker.refresh(account_id, connection_id)
