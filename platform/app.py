@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name != module_name:
+            if not error.name or not module_name.startswith(error.name):
                 raise
             continue
         app.register_blueprint(module.blueprint)

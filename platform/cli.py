@@ -118,7 +118,8 @@ def _mount_optional(group: click.Group, module_name: str, attribute: str) -> Non
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name != module_name:
+        # Only a missing domain is skipped; a missing import inside it is a bug.
+        if not error.name or not module_name.startswith(error.name):
             raise
         return
     command: Any = getattr(module, attribute)
