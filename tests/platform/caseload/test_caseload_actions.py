@@ -161,7 +161,8 @@ async def test_client_answers_link_request(svc, world, accept):
         world["other"].id, "accepted" if accept else "rejected")
     mail = await OutboxMessage.filter(kind="link_request_answered").get()
     assert mail.recipient == world["other"].email
-    assert ("accepted" if accept else "rejected") in mail.subject
+    # In the professional's language (the organisation's default, Dutch).
+    assert ("geaccepteerd" if accept else "geweigerd") in mail.subject
     action = "caseload.link_request_accept" if accept else "caseload.link_request_reject"
     assert await AuditEvent.filter(action=action, actor_id=world["client"].id).exists()
     with pytest.raises(ConflictError):
