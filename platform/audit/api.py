@@ -33,7 +33,7 @@ class AuditQuery(BaseModel):
     client: str | None = Field(None, max_length=254, description="Client concerned: pseudonym or e-mail address")
     event_type: AuditType | None = None
     outcome: Outcome | None = None
-    after: int | None = Field(None, ge=1, description="Continue after this id (from next_after)")
+    after: int | None = Field(None, ge=1, le=2**63 - 1, description="Continue after this id (from next_after)")
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 

@@ -39,6 +39,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 # An export is one file in one response; beyond this, narrow the period.
 MAX_EXPORT_ROWS = 50_000
+MAX_INT32 = 2**31 - 1
+MAX_ID = 2**63 - 1
 
 ACTION_DESCRIPTIONS: Mapping[str, LazyText] = {
     "account.create_client": _l("Created a client account"),
@@ -81,6 +83,13 @@ ACTION_DESCRIPTIONS: Mapping[str, LazyText] = {
     "tool.assign": _l("Assigned a tool"),
     "tool.archive": _l("Archived a tool"),
     "tool.progress": _l("Worked in a tool"),
+    "call.start": _l("Started a video call"),
+    "call.join": _l("Joined a video call"),
+    "call.leave": _l("Left a video call"),
+    "call.end": _l("A video call ended"),
+    "call.invite": _l("Invited someone to a video call"),
+    "call.view": _l("Looked up a video call"),
+    "call.purge": _l("Deleted the records of old video calls"),
 }
 
 
@@ -300,6 +309,8 @@ async def _filtered(filters: AuditFilters) -> Any:
         query = query.filter(outcome=filters.outcome)
     if filters.user:
         if filters.user.isdigit():
+            if int(filters.user) > MAX_INT32:  # no such account; PostgreSQL would refuse the number
+                return None
             query = query.filter(actor_id=int(filters.user))
         else:
             # E-mail addresses are unique installation-wide; only this organisation's count.
@@ -331,7 +342,7 @@ async def list_events(filters: AuditFilters, after_id: int | None = None, limit:
     if query is None:
         return []
     if after_id is not None:
-        query = query.filter(id__lt=after_id)
+        query = query.filter(id__lt=min(after_id, MAX_ID))
     events: list[AuditEvent] = await query.order_by("-id").limit(max(1, limit))
     return await _to_rows(events)
 

@@ -39,7 +39,7 @@ def _time_zone() -> str:
 
 def _after() -> int | None:
     raw = request.args.get("after", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
 @blueprint.get("/audit")

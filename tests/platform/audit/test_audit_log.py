@@ -79,6 +79,7 @@ async def test_filters_narrow_the_rows(svc, world):
     assert await read_actions(svc, admin, client=client.pseudonym) == ["account.deactivate", "account.update"]
     assert await read_actions(svc, admin, client="client@example.org") == ["account.deactivate", "account.update"]
     assert await read_actions(svc, admin, user="nobody@example.org") == []
+    assert await read_actions(svc, admin, user="99999999999999999999") == []
     # Another organisation's client cannot be found by e-mail or pseudonym.
     assert await read_actions(svc, admin, client=world["other_client"].email) == []
     assert await read_actions(svc, admin, client=world["other_client"].pseudonym) == []
@@ -286,7 +287,8 @@ async def test_api_filters_and_rejects_bad_input(svc, world, sign_in_as):
     browser = await sign_in_as(world["admin"])
     body = await (await browser.get(f"/api/v1/audit?client={world['client'].email}&outcome=success")).get_json()
     assert [e["action"] for e in body["events"]] == ["account.update"]
-    for query in ("event_type=nonsense", "limit=0", "limit=100000", "date_from=yesterday"):
+    for query in ("event_type=nonsense", "limit=0", "limit=100000", "date_from=yesterday",
+                  "after=99999999999999999999999", "user=" + "x" * 300):
         response = await browser.get(f"/api/v1/audit?{query}")
         assert response.status_code in (400, 422), query
         error = await response.get_json()
