@@ -123,9 +123,9 @@ def translations() -> Translations:
 
 
 def _format(text: str, params: Mapping[str, Any]) -> str:
-    if not params:
-        return text
-    return text % dict(params.items())
+    # Always a format string, as in Jinja's new-style gettext: "%%" is a literal
+    # percent sign whether or not the message has parameters.
+    return text % dict(params)
 
 
 def gettext(msgid: str, /, **params: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -12,16 +11,18 @@ from lotse.platform import i18n
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
-def _gettext(msgid: str, **params: Any) -> str:
-    return i18n.gettext(msgid, **params)
+# Jinja's new-style callables translate through these and then apply the
+# ``%(name)s`` parameters themselves, so these return the unformatted text.
+def _gettext(msgid: str) -> str:
+    return i18n.translations().gettext(i18n.current_locale.get(), msgid)
 
 
-def _ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
-    return i18n.ngettext(singular, plural, n, **params)
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.translations().ngettext(i18n.current_locale.get(), singular, plural, n)
 
 
-def _pgettext(context: str, msgid: str, **params: Any) -> str:
-    return i18n.pgettext(context, msgid, **params)
+def _pgettext(context: str, msgid: str) -> str:
+    return i18n.translations().gettext(i18n.current_locale.get(), msgid, context)
 
 
 def configure(env: Environment) -> Environment:

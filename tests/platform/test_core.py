@@ -108,3 +108,14 @@ def test_language_choice(profile, org, header, expected):
 
 def test_accept_language_ignores_garbage():
     assert negotiate(";;,q=abc,de;q=x") in {None, "de"}
+
+
+async def test_templates_and_code_format_messages_alike(app):
+    from lotse.platform.i18n import _l, current_locale
+
+    current_locale.set("nl")
+    template = app.jinja_env.from_string(
+        '{{ ngettext("%(num)s file of %(name)s", "%(num)s files of %(name)s", 2, name="Eva") }}|{{ _("100%% sure") }}'
+    )
+    assert await template.render_async() == "2 files of Eva|100% sure"
+    assert str(_l("100%% sure")) == "100% sure"
