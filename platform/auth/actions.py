@@ -90,7 +90,7 @@ async def _organisation(account: Account) -> Organisation:
 
 async def _language(account: Account) -> str:
     if account.locale in LANGUAGES:
-        return account.locale  # type: ignore[return-value]
+        return account.locale
     return (await _organisation(account)).default_language
 
 

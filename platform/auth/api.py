@@ -97,9 +97,10 @@ def _actor() -> Actor:
 def _set_cookie_after(key: str) -> None:
     """Set the session cookie on the response (the view returns a model, for validation)."""
 
-    @after_this_request
-    async def add_cookie(response: Response) -> Response:
+    async def add_cookie(response: Any) -> Any:
         return set_session_cookie(response, key)
+
+    after_this_request(add_cookie)
 
 
 @blueprint.post("/session")

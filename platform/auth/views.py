@@ -8,9 +8,10 @@ not use it up; an expired or used link gets a page that says what to do next.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from quart import Blueprint, Response, current_app, flash, g, redirect, request, url_for
+from quart import Blueprint, current_app, flash, g, redirect, request, url_for
+from werkzeug.sansio.response import Response as SansioResponse
 
 from lotse.platform import i18n
 from lotse.platform.accounts.models import Account, TokenPurpose
@@ -54,7 +55,10 @@ def _session_key() -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def set_session_cookie(response: Response, key: str) -> Response:
+R = TypeVar("R", bound=SansioResponse)
+
+
+def set_session_cookie(response: R, key: str) -> R:
     response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="Lax",
                         secure=services().settings.secure_cookies, path="/")
     return response
@@ -65,7 +69,7 @@ def _no_store(response: Any) -> Any:
     return response
 
 
-def _after_sign_in(result: SignInResult, next_path: str) -> Response:
+def _after_sign_in(result: SignInResult, next_path: str) -> Any:
     if result.stage is SignInStage.TWO_FACTOR:
         target = url_for("auth.two_factor", next=next_path)
     elif result.stage is SignInStage.ENROL:
@@ -90,7 +94,7 @@ def _adopt_language(account: Account, organisation_language: str | None = None) 
     language = account.locale if account.locale in i18n.LANGUAGES else organisation_language
     if language in i18n.LANGUAGES:
         g.language = language
-        i18n.current_locale.set(language)  # type: ignore[arg-type]
+        i18n.current_locale.set(language)
 
 
 # ---- password ---------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ async def enrol() -> Any:
     if account.two_factor_enabled:
         await flash(_("Two-factor authentication is already on."), "info")
         return redirect(url_for("auth.account"))
-    error = None
+    error: ValidationError | None = None
     if request.method == "POST":
         form = await form_data()
         secret = form.get("secret", "")
@@ -209,12 +213,12 @@ async def _set_password_page(purpose: TokenPurpose, secret: str) -> Any:
     svc = services()
     try:
         token = await actions.usable_link(svc, purpose, secret)
-    except LinkUnusableError as error:
-        return await _link_problem(error, purpose)
+    except LinkUnusableError as unusable:
+        return await _link_problem(unusable, purpose)
     account: Account = token.account
     organisation = await account.organisation
     _adopt_language(account, organisation.default_language)
-    error = None
+    error: ValidationError | None = None
     if request.method == "POST":
         form = await form_data()
         try:
