@@ -48,6 +48,9 @@ BLUEPRINT_MODULES: tuple[str, ...] = (
     "lotse.platform.conversations.views",
     "lotse.platform.conversations.api",
     "lotse.platform.conversations.ws",
+    "lotse.platform.calls.views",
+    "lotse.platform.calls.api",
+    "lotse.platform.calls.ws",
 )
 
 LANGUAGE_COOKIE = "lotse_lang"

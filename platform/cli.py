@@ -7,6 +7,7 @@
     lotse mail deliver              deliver what waits in the outbox, once
     lotse flows ...                 author and test flows (the engine's commands)
     lotse actions list              the actions and facts flows may use
+    lotse media serve               the media forwarding unit for calls as its own process
 
 Every command that changes something calls the same actions as the web app.
 """
@@ -133,3 +134,4 @@ _mount_optional(main, "lotse.platform.accounts.commands", "import_accounts")
 _mount_optional(main, "lotse.platform.mail.commands", "mail")
 _mount_optional(main, "lotse.platform.help.commands", "flows")
 _mount_optional(main, "lotse.platform.help.commands", "actions")
+_mount_optional(main, "lotse.platform.calls.commands", "media")

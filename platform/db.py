@@ -21,6 +21,7 @@ MODEL_MODULES: list[str] = [
     "lotse.platform.caseload.models",
     "lotse.platform.tasks.models",
     "lotse.platform.conversations.models",
+    "lotse.platform.calls.models",
     "lotse.platform.tools.models",
     "lotse.platform.help.models",
 ]

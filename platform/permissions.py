@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from lotse.platform.accounts.models import PROFESSIONAL_ROLES, Account, Role
+from lotse.platform.calls.models import Call, CallInvitation
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
 from lotse.platform.conversations.models import ChatParticipant, Conversation
 from lotse.platform.organisations.models import LinkPolicy, Organisation
@@ -54,6 +55,9 @@ class Permission(StrEnum):
     CONVERSATION_MANAGE = "conversation.manage"        # the manager: subject, participants, edits, hand-over
     CONVERSATION_LEAK_REMOVE = "conversation.leak_remove"  # professionals in it, where data-leak deletion is on
     CONVERSATION_PURGE = "conversation.purge"          # application admins; also the deletion log
+    CALL_START = "call.start"                          # active participants of the conversation
+    CALL_JOIN = "call.join"                            # invited active participants of the conversation
+    CALL_MANAGE = "call.manage"                        # the conversation's manager: invite more, end
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,28 @@ async def leak_remover(actor: Actor, subject: Any) -> bool:
     return organisation is not None and organisation.data_leak_deletion
 
 
+async def _call_conversation(subject: Any) -> Conversation | None:
+    if not isinstance(subject, Call):
+        return None
+    return await Conversation.get_or_none(id=subject.conversation_id)
+
+
+async def call_invitee(actor: Actor, subject: Any) -> bool:
+    """The actor is invited to the call and still takes part in its conversation."""
+    conversation = await _call_conversation(subject)
+    return (
+        conversation is not None
+        and await conversation_active_participant(actor, conversation)
+        and await CallInvitation.filter(call_id=subject.id, account_id=actor.account_id).exists()
+    )
+
+
+async def call_manager(actor: Actor, subject: Any) -> bool:
+    """The actor manages the call's conversation."""
+    conversation = await _call_conversation(subject)
+    return conversation is not None and await conversation_manager(actor, conversation)
+
+
 RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.PROFESSIONAL_CREATE: (_role(Role.APP_ADMIN),),
     Permission.PROFESSIONAL_MANAGE: (_on_professional(Role.APP_ADMIN),),
@@ -231,6 +257,9 @@ RULES: dict[Permission, tuple[Rule, ...]] = {
     Permission.CONVERSATION_MANAGE: (conversation_manager,),
     Permission.CONVERSATION_LEAK_REMOVE: (leak_remover,),
     Permission.CONVERSATION_PURGE: (_role(Role.APP_ADMIN),),
+    Permission.CALL_START: (conversation_active_participant,),
+    Permission.CALL_JOIN: (call_invitee,),
+    Permission.CALL_MANAGE: (call_manager,),
 }
 
 
@@ -239,6 +268,8 @@ def _organisation_of(subject: Any) -> int | None:
         return subject.id
     if isinstance(subject, Account):
         return subject.organisation_id  # type: ignore[attr-defined,no-any-return]
+    if isinstance(subject, Call):
+        return subject.organisation_id  # type: ignore[no-any-return]
     return None
 
 
