@@ -10,6 +10,7 @@ Every variable is read once, at start-up, into a frozen ``Settings``.
 | ``LOTSE_DATABASE_URL`` | ``sqlite://<data dir>/lotse.sqlite3`` |
 | ``LOTSE_REDIS_URL`` | unset: events stay in the process |
 | ``LOTSE_SMTP_URL`` | unset: mail goes into the local maildir; ``smtp://host:port`` |
+| ``LOTSE_MAIL_FROM`` | ``Lotse <noreply@<host of the base URL>>`` |
 | ``LOTSE_BASE_URL`` | ``http://127.0.0.1:5000`` (used in links in mails) |
 | ``LOTSE_SECRET_KEY`` | generated once and kept in ``<data dir>/secret_key`` |
 | ``LOTSE_SECURE_COOKIES`` | ``0``; set ``1`` behind HTTPS |
@@ -41,6 +42,7 @@ class Settings:
     secret_key: str = ""
     redis_url: str | None = None
     smtp_url: str | None = None
+    mail_from: str | None = None
     secure_cookies: bool = False
     flows_dir: Path = field(default_factory=lambda: _shipped_dir("lotse.flows"))
     locales_dir: Path = field(default_factory=lambda: _shipped_dir("lotse.locales"))
@@ -96,6 +98,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key=env.get("LOTSE_SECRET_KEY") or _secret_key(data_dir),
         redis_url=env.get("LOTSE_REDIS_URL") or None,
         smtp_url=env.get("LOTSE_SMTP_URL") or None,
+        mail_from=env.get("LOTSE_MAIL_FROM") or None,
         secure_cookies=env.get("LOTSE_SECURE_COOKIES", "0") == "1" or urlsplit(base_url).scheme == "https",
         **extra,  # type: ignore[arg-type]
     )

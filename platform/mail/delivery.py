@@ -118,7 +118,7 @@ class SmtpTransport:
 
 def sender_address(settings: Settings) -> str:
     """Return the From address: ``settings.mail_from`` if set, else noreply at the base URL's host."""
-    configured = getattr(settings, "mail_from", None)
+    configured = settings.mail_from
     if configured:
         return str(configured)
     return f"Lotse <noreply@{mail_domain(settings)}>"
