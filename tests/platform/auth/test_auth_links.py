@@ -110,6 +110,8 @@ async def test_password_policy_is_explained_in_the_users_language(svc, client, p
     html = await response.get_data(as_text=True)
     assert '<html lang="de">' in html
     assert message in html
+    assert "oder %." in html  # the hint's literal percent sign
+    assert "%%" not in html
     assert f'id="{field}-error"' in html
     assert re.search(rf'id="{field}"[^>]*aria-describedby="[^"]*{field}-error"[^>]*aria-invalid="true"', html)
     token = await Token.get(account_id=account.id)
