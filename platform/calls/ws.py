@@ -27,7 +27,7 @@ import json
 import logging
 from typing import Any
 
-from quart import Blueprint, abort, websocket
+from quart import Blueprint, Response, websocket
 
 from lotse.media.errors import ErrorCode
 from lotse.platform import i18n
@@ -164,6 +164,11 @@ class CallSocket:
                 await actions.do_leave_call(self.svc, self.me, self.call, reason)
 
 
+def _refuse(status: int) -> Response:
+    """Refuse the handshake (``abort`` would reach the app's HTML error handler, which needs a request)."""
+    return Response("", status)
+
+
 def _language(account: Account, organisation_language: str | None) -> str:
     return i18n.choose_language(account.locale, organisation_language, websocket.headers.get("Accept-Language"))
 
@@ -172,10 +177,10 @@ def _language(account: Account, organisation_language: str | None) -> str:
 async def signalling(call_id: int) -> Any:
     svc = services()
     if not origin_allowed(websocket.headers.get("Origin"), svc.settings.base_url, websocket.headers.get("Host")):
-        abort(403)
+        return _refuse(403)
     session = await load_session(websocket.cookies.get(SESSION_COOKIE), svc.now())
     if session is None or session.pending_two_factor:
-        abort(401)
+        return _refuse(401)
     account = session.account
     organisation = await account.organisation
     language = _language(account, organisation.default_language)
@@ -184,21 +189,21 @@ async def signalling(call_id: int) -> Any:
     me = Actor.of(account, source_address=(websocket.remote_addr or "")[:64], via="web")
     call = await Call.get_or_none(id=call_id)
     if call is None or call.organisation_id != account.organisation_id:
-        abort(404)
+        return _refuse(404)
     socket = CallSocket(svc, me, call, language)
     refusal: PlatformError | None = None
     try:
         await actions.check_join(svc, me, call)
     except NotPermittedError as refused:
         if refused.code == "not_permitted":
-            abort(403)
+            return _refuse(403)
         refusal = refused
     except PlatformError as refused:
         refusal = refused
     await websocket.accept()
     if refusal is not None:
         await websocket.send(json.dumps(socket.error(refusal)))
-        return
+        return None
     try:
         async with svc.bus.subscribe(f"conversation.{call.conversation_id}") as events:
             tasks = [
