@@ -51,7 +51,7 @@ def actor(via: str = "web") -> Actor:
     """Return the actor for this request (anonymous when nobody is signed in)."""
     account = current_account()
     if account is None:
-        return Actor.anonymous(client_address())
+        return Actor.anonymous(client_address()).with_(via=via)
     return Actor.of(account, source_address=client_address(), via=via)
 
 
