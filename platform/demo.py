@@ -170,8 +170,10 @@ async def _seed_organisation(svc: Services, spec: DemoOrganisation, password_has
     people[Role.CLIENT] = client
     if not await CaseloadLink.filter(client_id=client.id, professional_id=people[Role.SUPERVISOR].id).exists():
         await do_link_professional(svc, system, client, people[Role.SUPERVISOR], LinkKind.SUPERVISING)
-    for local, first, last, gender, born in spec.clients:
+    extra_clients = [
         await _client(svc, organisation, therapist, f"{local}@{spec.domain}", first, last, gender, born, password_hash)
+        for local, first, last, gender, born in spec.clients
+    ]
 
     local, first, last, gender, born = spec.deactivated
     gone = await _client(svc, organisation, therapist, f"{local}@{spec.domain}", first, last, gender, born,
@@ -186,6 +188,11 @@ async def _seed_organisation(svc: Services, spec: DemoOrganisation, password_has
     }])
     external = await Account.get(external_ref=ref, organisation_id=organisation.id)
     await _set_password(external, password_hash, svc)
+
+    from lotse.platform.caseload.demo import seed_caseload
+
+    await seed_caseload(svc, organisation, spec.domain, people, extra_clients, password_hash,
+                        make_professional=_professional, make_client=_client)
 
     for role in (Role.CLIENT, Role.THERAPIST, Role.SUPERVISOR, Role.SECRETARY, Role.APP_ADMIN, Role.CONTENT_EDITOR):
         rows.append((role.value, people[role].email))
