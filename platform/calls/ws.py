@@ -198,6 +198,8 @@ async def signalling(call_id: int) -> Any:
         if refused.code == "not_permitted":
             return _refuse(403)
         refusal = refused
+    except actions.CallFullError:
+        pass  # the socket stays: a join is refused (with the reason) until someone leaves
     except PlatformError as refused:
         refusal = refused
     await websocket.accept()
