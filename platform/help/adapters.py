@@ -425,9 +425,6 @@ class PlatformActions:
         self.locale = locale
 
     async def run_action(self, name: str, args: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
-        recorded = await ActionRun.get_or_none(key=idempotency_key)
-        if recorded is not None:
-            return await self._wait_for(recorded)
         spec = CATALOGUE.action(name)
         handler = HANDLERS.get(name)
         if spec is None or handler is None:
@@ -436,6 +433,8 @@ class PlatformActions:
         if problem is not None:
             return ActionResult(error="invalid_arguments", message=problem)
         now = self.context.svc.now()
+        # The unique key decides who runs it: a second request with the same key (double click,
+        # retry) fails to insert and waits for the first one's result. No look-up beforehand.
         try:
             run = await ActionRun.create(session_id=self.context.session_id, key=idempotency_key[:255], action=name,
                                          started_at=now)

@@ -11,7 +11,7 @@ import hmac
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lotse.engine.model import Flow, InputType
 from lotse.engine.runner import SessionState
@@ -73,45 +73,87 @@ class TranscriptLine:
     flow: str
     step: str
     text: str
+    step_text: str = ""
 
 
-def transcript_lines(state: SessionState) -> list[TranscriptLine]:
+class TranscriptNames(Protocol):
+    """What a transcript calls things: steps, options, fields, actions and outcomes in the reader's language."""
+
+    def step(self, flow_id: str, step_id: str) -> str: ...
+    def option(self, flow_id: str, step_id: str, option_id: str) -> str: ...
+    def field(self, flow_id: str, step_id: str, field_id: str) -> str: ...
+    def action(self, name: str) -> str: ...
+    def outcome(self, value: str) -> str: ...
+    def flow(self, flow_id: str) -> str: ...
+
+
+class RawNames:
+    """Ids as they are (when nothing better is at hand)."""
+
+    def step(self, flow_id: str, step_id: str) -> str:
+        return step_id
+
+    def option(self, flow_id: str, step_id: str, option_id: str) -> str:
+        return option_id
+
+    def field(self, flow_id: str, step_id: str, field_id: str) -> str:
+        return field_id
+
+    def action(self, name: str) -> str:
+        return name
+
+    def outcome(self, value: str) -> str:
+        return value
+
+    def flow(self, flow_id: str) -> str:
+        return flow_id
+
+
+def transcript_lines(state: SessionState, names: TranscriptNames | None = None) -> list[TranscriptLine]:
     """Return the session's story: questions answered, values given, actions with results, with times."""
+    n = names or RawNames()
     lines = []
     for event in state.transcript:
         data: Mapping[str, Any] = event.data
+        flow, step = event.flow, event.step
+
+        def items(ids: Any, flow: str = flow, step: str = step) -> str:
+            return ", ".join(n.option(flow, step, str(i)) for i in (ids or []))
+
         match event.kind:
             case "started":
                 text = _("started (version %(version)s)", version=data.get("version"))
             case "answered":
                 if "option" in data:
-                    text = _("answered: %(answer)s", answer=data["option"])
+                    text = _("answered: %(answer)s", answer=n.option(flow, step, str(data["option"])))
                 elif "values" in data:
-                    text = _("filled in: %(values)s",
-                             values=", ".join(f"{k} = {v}" for k, v in dict(data["values"]).items()))
+                    text = _("filled in: %(values)s", values="; ".join(
+                        f"{n.field(flow, step, str(k))}: {v}" for k, v in dict(data["values"]).items()))
                 else:
-                    text = _("ticked: %(items)s", items=", ".join(map(str, data.get("ticked", []))))
+                    text = _("ticked: %(items)s", items=items(data.get("ticked")))
             case "answered_from_data":
-                text = _("answered from platform data: %(answer)s",
-                         answer=data.get("option") or ", ".join(data.get("ticked", [])))
+                answer = n.option(flow, step, str(data["option"])) if data.get("option") else items(data.get("ticked"))
+                text = _("answered from platform data: %(answer)s", answer=answer)
             case "action":
+                action = n.action(str(data.get("action")))
                 if data.get("error"):
-                    text = _("action %(action)s failed (%(code)s)", action=data.get("action"), code=data.get("error"))
+                    text = _("%(action)s: did not succeed (%(code)s)", action=action, code=data.get("error"))
                 else:
-                    text = _("action %(action)s done", action=data.get("action"))
+                    text = _("%(action)s: done", action=action)
             case "cancelled":
-                text = _("action %(action)s not confirmed", action=data.get("action"))
+                text = _("%(action)s: not confirmed", action=n.action(str(data.get("action"))))
             case "back":
-                text = _("went back (from %(step)s)", step=data.get("from"))
+                text = _("went back (from: %(step)s)", step=n.step(flow, str(data.get("from"))))
             case "ended" | "subflow_ended":
-                text = _("ended: %(outcome)s", outcome=data.get("outcome"))
+                text = _("ended: %(outcome)s", outcome=n.outcome(str(data.get("outcome"))))
             case "subflow_started":
-                text = _("entered %(flow)s (version %(version)s)", flow=data.get("flow"), version=data.get("version"))
+                text = _("entered %(flow)s (version %(version)s)", flow=n.flow(str(data.get("flow"))),
+                         version=data.get("version"))
             case "abandoned":
                 text = _("abandoned")
             case _:
                 text = str(data.get("message") or event.kind)
-        lines.append(TranscriptLine(event.at, event.kind, event.flow, event.step, text))
+        lines.append(TranscriptLine(event.at, event.kind, flow, step, text, n.step(flow, step)))
     return lines
 
 
@@ -122,8 +164,9 @@ def _md(text: Any) -> str:
     return escaped.replace("\n", " ")
 
 
-async def export_transcript(svc: Services, actor: Actor, session: HelpSession, title: str) -> str:
-    """Return the transcript as Markdown; audited as an export."""
+async def export_transcript(svc: Services, actor: Actor, session: HelpSession, title: str,
+                            names: TranscriptNames | None = None) -> str:
+    """Return the transcript as Markdown (``names``: how to call steps and answers); audited as an export."""
     state = SessionState.from_dict(session.state)
     subject = await Account.get_or_none(id=session.subject_id) if session.subject_id else None
     await record(svc, actor, "help.transcript.export", AuditType.EXPORT, subject=subject,
@@ -140,14 +183,17 @@ async def export_transcript(svc: Services, actor: Actor, session: HelpSession, t
         "| " + " | ".join(_md(h) for h in (_("Time"), _("Step"), _("What happened"))) + " |",
         "|---|---|---|",
     ]
-    for line in transcript_lines(state):
-        step = f"{line.flow}/{line.step}" if line.flow != session.flow_id else line.step
+    n = names or RawNames()
+    for line in transcript_lines(state, n):
+        step = line.step_text or line.step
+        if line.flow != session.flow_id:
+            step = f"{n.flow(line.flow)}: {step}"
         out.append(f"| {_md(line.at)} | {_md(step)} | {_md(line.text)} |")
     for execution in state.executions:
         if execution.value is not None:
             out.append("")
-            out.append(_md(_("Result of %(action)s (%(step)s, %(when)s):", action=execution.action,
-                                step=execution.step, when=execution.at))
+            out.append(_md(_("Result of %(action)s (%(step)s, %(when)s):", action=n.action(execution.action),
+                                step=n.step(execution.flow_id, execution.step), when=execution.at))
                        + f" `{str(execution.value).replace('`', '')}`")
     return "\n".join(out) + "\n"
 

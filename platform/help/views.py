@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup
 from quart import Blueprint, Response, g, make_response, redirect, request, url_for
 
 from lotse.engine.model import (
@@ -423,8 +424,8 @@ def _last_result(state: SessionState) -> dict[str, Any] | None:
     return {"action": ACTION_LABELS.get(last.action, last.action), "error": last.error, "at": _time(last.at)}
 
 
-def _step_text(flow: Flow, step: Step, state: SessionState) -> str:
-    """The first line of a past step's text, in the user's language, with the session's values inserted."""
+def _step_text(flow: Flow, step: Step, state: SessionState, frame_index: int = 0) -> str:
+    """The first line of a step's text, in the session's language, with the session's values inserted (HTML)."""
     english = getattr(step, "text", "") or ""
     if isinstance(step, ActionStep):
         label = ACTION_LABELS.get(step.action)
@@ -434,9 +435,9 @@ def _step_text(flow: Flow, step: Step, state: SessionState) -> str:
     translated = flow_translations(services().settings.locales_dir).translate(
         state.locale, f"{flow.id}/{step.id}/text", english) or english
     first = translated.strip().splitlines()[0] if translated.strip() else step.id
-    frame = state.frames[0]
-    answers = {r.step: r.value for r in state.records if r.kind == "answer" and r.frame == 0}
-    results = {r.step: r.value for r in state.records if r.kind == "result" and r.frame == 0}
+    frame = state.frames[frame_index]
+    answers = {r.step: r.value for r in state.records if r.kind == "answer" and r.frame == frame_index}
+    results = {r.step: r.value for r in state.records if r.kind == "result" and r.frame == frame_index}
     context = {"inputs": frame.inputs, "answers": answers, "results": results, "facts": {}, "user": state.user,
                "org": state.org}
     try:
@@ -503,15 +504,96 @@ def _past(flow: Flow, state: SessionState, view: AnyView) -> list[PastStep]:
 # --- transcripts -----------------------------------------------------------------------
 
 
+class FlowNames:
+    """The ``TranscriptNames`` of one session: its flows' step texts, options and fields, translated, as plain text.
+
+    Steps of the root flow and of sub-flows are named from the flow versions
+    the session is pinned to; anything no longer to be found keeps its id.
+    """
+
+    def __init__(self, flows: Mapping[str, Flow], state: SessionState) -> None:
+        self._flows = flows
+        self._state = state
+        self._frames = {}
+        for index, frame in enumerate(state.frames):
+            self._frames.setdefault(frame.flow_id, index)
+        self._translations = flow_translations(services().settings.locales_dir)
+
+    def _translate(self, flow_id: str, key: str, english: str) -> str:
+        return self._translations.translate(self._state.locale, f"{flow_id}/{key}", english) or english
+
+    @staticmethod
+    def _plain(html: str) -> str:
+        # Only to strip the tags of the renderer's (sanitised) HTML; the text is escaped again where shown.
+        return Markup(html).striptags()  # noqa: S704
+
+    def step(self, flow_id: str, step_id: str) -> str:
+        flow = self._flows.get(flow_id)
+        step = flow.step(step_id) if flow is not None else None
+        if flow is None or step is None:
+            return step_id
+        return self._plain(_step_text(flow, step, self._state, self._frames.get(flow_id, 0)))
+
+    def option(self, flow_id: str, step_id: str, option_id: str) -> str:
+        flow = self._flows.get(flow_id)
+        step = flow.step(step_id) if flow is not None else None
+        english = None
+        if isinstance(step, QuestionStep) and (option := step.option(option_id)) is not None:
+            english = option.label
+        elif isinstance(step, ChecklistStep):
+            english = next((item.label for item in step.items if item.id == option_id), None)
+        if english is None:
+            return option_id
+        text = self._translate(flow_id, f"{step_id}/{option_id}/label", english)
+        return self._plain(RUNNER.renderer.html(text.replace("{{", "").replace("}}", ""), inline=True))
+
+    def field(self, flow_id: str, step_id: str, field_id: str) -> str:
+        flow = self._flows.get(flow_id)
+        step = flow.step(step_id) if flow is not None else None
+        found = next((f for f in step.fields if f.id == field_id), None) if isinstance(step, FormStep) else None
+        if found is None:
+            return field_id
+        return self._plain(RUNNER.renderer.html(self._translate(flow_id, f"{step_id}/{field_id}/label", found.label),
+                                                inline=True))
+
+    def action(self, name: str) -> str:
+        label = ACTION_LABELS.get(name)
+        return str(label) if label is not None else name
+
+    def outcome(self, value: str) -> str:
+        label = OUTCOME_LABELS.get(value)
+        return str(label) if label is not None else value
+
+    def flow(self, flow_id: str) -> str:
+        flow = self._flows.get(flow_id)
+        return flow_title(flow, self._state.locale) if flow is not None else flow_id
+
+
+async def _names(flow: Flow, state: SessionState) -> FlowNames:
+    repo = flow_repository(services())
+    flows: dict[str, Flow] = {flow.id: flow}
+    for frame in state.frames:
+        if frame.flow_id not in flows:
+            found = await repo.pinned(frame.flow_id, frame.content_hash)
+            if found is not None:
+                flows[frame.flow_id] = found
+    return FlowNames(flows, state)
+
+
 @blueprint.route("/help/sessions/<public_id>/transcript")
 async def transcript(public_id: str) -> Any:
     """The transcript of a session: questions, answers, actions with results and times."""
     row = await _load(public_id)
     flow = await load_flow_of(services(), row)
-    state = SessionState.from_dict(row.state)
+    state = _shown_in_my_language(SessionState.from_dict(row.state))
     return await render("help/transcript.html", row=row, title=flow_title(flow),
-                        lines=queries.transcript_lines(state), status_labels=STATUS_LABELS,
+                        lines=queries.transcript_lines(state, await _names(flow, state)), status_labels=STATUS_LABELS,
                         outcome_labels=OUTCOME_LABELS)
+
+
+def _shown_in_my_language(state: SessionState) -> SessionState:
+    language = _language()
+    return dataclasses.replace(state, locale=language) if language != state.locale else state
 
 
 @blueprint.route("/help/sessions/<public_id>/transcript.md")
@@ -519,7 +601,8 @@ async def transcript_download(public_id: str) -> Response:
     """The transcript as a Markdown file (audited as an export)."""
     row = await _load(public_id)
     flow = await load_flow_of(services(), row)
-    text = await queries.export_transcript(services(), actor(), row, flow_title(flow))
+    state = _shown_in_my_language(SessionState.from_dict(row.state))
+    text = await queries.export_transcript(services(), actor(), row, flow_title(flow), await _names(flow, state))
     response: Response = await make_response(text)
     response.headers["Content-Type"] = "text/markdown; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="help-session-{row.id}.md"'

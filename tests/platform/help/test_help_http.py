@@ -212,14 +212,17 @@ async def test_transcript_view_and_markdown_export(svc: Services, sign_in_as: An
     browser = await sign_in_as(admin)
     path = await _start(post_form, browser, "reactivate-therapist", therapist=str(therapist.id))
     await post_form(browser, path, input="confirm", step="reactivate")
-    assert "account.reactivate" in await _page(browser, path + "/transcript")
+    page = await _page(browser, path + "/transcript")
+    assert "Het account heractiveren: gedaan" in page  # the action's name in the reader's language, not its id
+    assert "account.reactivate" not in page
     response = await browser.get(path + "/transcript.md")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/markdown")
     assert "attachment" in response.headers["Content-Disposition"]
     text = await response.get_data(as_text=True)
     assert "reactivate-therapist" in text
-    assert "account.reactivate" in text
+    assert "Het account heractiveren: gedaan" in text
+    assert "account.reactivate" not in text
     assert await AuditEvent.filter(action="help.transcript.export", event_type=AuditType.EXPORT).count() == 1
 
 
