@@ -23,7 +23,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lotse.media.client import CallClient, WebSocketSignalling
-from lotse.media.errors import MediaError
 from lotse.platform.accounts.models import Account
 from lotse.platform.accounts.sessions import start_session
 from lotse.platform.audit.models import AuditEvent
@@ -221,10 +220,15 @@ async def test_the_cap_is_enforced_with_a_message_in_the_persons_language(live: 
     a = await live.join(call, party.manager)
     b = await live.join(call, party.colleague)
     await _everybody_hears_everybody([a, b])
-    with pytest.raises(MediaError) as full:
-        await live.join(call, party.client)  # the client's profile language is German
-    assert full.value.code == "call_full"
-    assert "höchstens 2 Personen" in full.value.message
+    signalling = PlatformSignalling(live.url(call), await live.headers(party.client), lambda message: None)
+    await signalling.connect()
+    try:
+        [reply] = await signalling.request({"type": "join", "sdp": "v=0"})
+    finally:
+        await signalling.close()
+    assert reply["type"] == "error"
+    assert reply["code"] == "call_full"
+    assert "höchstens 2 Personen" in reply["message"]  # the client's profile language is German
     assert await CallAttendance.filter(call_id=call.id, left_at=None).count() == 2
 
 
