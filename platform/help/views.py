@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -478,27 +479,52 @@ def _past(flow: Flow, state: SessionState, view: AnyView) -> list[PastStep]:
     """The path so far (root flow and sub-flows), with answers, for the checklist and the conversation."""
     returnable = {h.visit for h in view.history}
     answers = {r.visit: r for r in state.records}
-    repo = flow_repository(services())
+    svc = services()
+    repo = flow_repository(svc)
+    texts = _past_texts(svc)
     past = []
     for index, visit in enumerate(state.visits[:-1]):
-        frame = state.frames[visit.frame]
-        step_flow = flow if visit.frame == 0 else repo.cached(frame.content_hash)
-        step = step_flow.step(visit.step) if step_flow is not None else None
-        if step is None or not isinstance(step, InfoStep | QuestionStep | FormStep | ChecklistStep | ActionStep):
+        # A visit's time names it for good: going back removes later visits, and a step seen
+        # again is a new visit. So its text and answer, once drawn, are kept (per language).
+        key = (state.session_id, index, visit.frame, visit.step, visit.at, state.locale)
+        drawn = texts.get(key)
+        if drawn is None:
+            drawn = texts[key] = _draw_past(flow, repo, state, visit, answers.get(index))
+            if len(texts) > PAST_TEXTS_KEPT:
+                texts.popitem(last=False)
+        if drawn is _SKIPPED:
             continue
-        record = answers.get(index)
-        result = ""
-        if isinstance(step, ActionStep) and record is not None:
-            result = _("failed (%(code)s)", code=record.error) if record.error else _("done")
-        past.append(PastStep(
-            visit=index,
-            text=_step_text(step_flow, step, state),  # type: ignore[arg-type]
-            answer=_answer_text(step_flow, step, record.value, state) if record is not None and record.kind == "answer" else "",  # type: ignore[arg-type]
-            auto=visit.auto and isinstance(step, QuestionStep | ChecklistStep),
-            can_go_back=index in returnable,
-            result=result,
-        ))
+        text, answer, auto, result = drawn
+        past.append(PastStep(visit=index, text=text, answer=answer, auto=auto, can_go_back=index in returnable,
+                             result=result))
     return past
+
+
+PAST_TEXTS_KEPT = 50_000
+_SKIPPED = ("", "", False, "")
+
+
+def _past_texts(svc: Any) -> OrderedDict[tuple[Any, ...], tuple[str, str, bool, str]]:
+    """Return the app's cache of drawn past steps (made on first use)."""
+    texts = svc.extras.get("help.past_texts")
+    if texts is None:
+        texts = svc.extras["help.past_texts"] = OrderedDict()
+    return texts  # type: ignore[no-any-return]
+
+
+def _draw_past(flow: Flow, repo: Any, state: SessionState, visit: Any, record: Any) -> tuple[str, str, bool, str]:
+    """Return (text, answer, answered from data, action result) of one past visit, or ``_SKIPPED``."""
+    frame = state.frames[visit.frame]
+    step_flow = flow if visit.frame == 0 else repo.cached(frame.content_hash)
+    step = step_flow.step(visit.step) if step_flow is not None else None
+    if step is None or not isinstance(step, InfoStep | QuestionStep | FormStep | ChecklistStep | ActionStep):
+        return _SKIPPED
+    result = ""
+    if isinstance(step, ActionStep) and record is not None:
+        result = _("failed (%(code)s)", code=record.error) if record.error else _("done")
+    answer = _answer_text(step_flow, step, record.value, state) if record is not None and record.kind == "answer" else ""
+    return (_step_text(step_flow, step, state, visit.frame), answer,
+            visit.auto and isinstance(step, QuestionStep | ChecklistStep), result)
 
 
 # --- transcripts -----------------------------------------------------------------------
