@@ -186,7 +186,11 @@ async def professionals_of_many(client_ids: list[int]) -> dict[int, list[LinkedP
 
 
 async def get_client(client_id: int) -> Account:
-    """Return a client account by id, or raise ``NotFoundError`` (no access check: callers check)."""
+    """Return a client account by id, or raise ``NotFoundError``.
+
+    No access check: the action or ``open_dossier`` that follows checks the
+    actor's permission (and organisation) and audits a refusal.
+    """
     client = await Account.get_or_none(id=client_id, role=Role.CLIENT)
     if client is None:
         raise NotFoundError()

@@ -130,7 +130,10 @@ async def link_request(client_id: int) -> Any:
 
 
 async def _dossier(client_id: int, page: str, status: int = 200, **context: Any) -> Any:
-    client = context.pop("client", None) or await queries.open_dossier(services(), actor(), client_id, page)
+    # Always through open_dossier, also when a POST handler re-renders a page
+    # after an error: the page shows the dossier, so it needs the dossier right.
+    context.pop("client", None)
+    client = await queries.open_dossier(services(), actor(), client_id, page)
     me = actor()
     context.setdefault("errors", {})
     return await render(

@@ -280,3 +280,12 @@ async def test_api_search_inside(svc, world, sign_in_as):
     client = await sign_in_as(world["therapist"])
     body = await (await client.get("/api/v1/caseload/search", query_string={"q": "anais"})).get_json()
     assert [hit["name"] for hit in body["results"]] == ["Anaïs de Vries"]
+
+
+async def test_a_refused_link_does_not_show_the_dossier(svc, world, sign_in_as, post_form):
+    """Re-rendering the form after an error must not bypass the dossier's access check."""
+    stranger = await make_account(svc, await make_org(svc), Role.SECRETARY)
+    client = await sign_in_as(stranger)
+    response = await post_form(client, f"/clients/{world['client'].id}/professionals", professional="", kind="treating")
+    assert response.status_code == 403
+    assert "Anaïs" not in (await response.get_data(as_text=True))
