@@ -253,13 +253,17 @@ async def check_effects(database_url: str, users: int) -> str:
 async def run(url: str, pairs: list[tuple[str, int]], flow: str, think: float) -> None:
     times: dict[str, list[float]] = defaultdict(list)
     rng = random.Random(5)
+    # Other processes on the machine slow the server down as much as anything in it: say how busy it was.
+    load_before = os.getloadavg()
     began = time.perf_counter()
     results = await asyncio.gather(*(walk(url, key, tid, flow, think, times, random.Random(rng.random()))
                                      for key, tid in pairs))
     wall = time.perf_counter() - began
     steps = sum(count for count, _page in results)
     print(f"\n{len(pairs)} people walked {flow} at once (think time {think} s ± 50 %, "
-          f"SQLite synchronous={os.environ.get('BENCH_SQLITE_SYNCHRONOUS') or 'FULL'})")
+          f"SQLite synchronous={os.environ.get('BENCH_SQLITE_SYNCHRONOUS') or 'NORMAL (as Lotse sets it, WAL)'})")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *os.getloadavg()))
     print(f"{steps} steps in {wall:.1f} s: {steps / wall:.1f} steps/s\n")
     everything: list[float] = []
     for name, seconds in times.items():
@@ -275,7 +279,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0)
     parser.add_argument("--flow", default="video-call-readiness")
     parser.add_argument("--sqlite-synchronous", default="", choices=["", "NORMAL", "FULL"],
-                        help="set SQLite's synchronous pragma in the server (default: as Lotse leaves it, FULL)")
+                        help="set SQLite's synchronous pragma in the server (default: as Lotse sets it, NORMAL under WAL)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data in this directory")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

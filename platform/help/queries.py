@@ -8,6 +8,7 @@ export; the outcome statistics are for application admins and name no one.
 from __future__ import annotations
 
 import hmac
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class TranscriptNames(Protocol):
     def field(self, flow_id: str, step_id: str, field_id: str) -> str: ...
     def action(self, name: str) -> str: ...
     def outcome(self, value: str) -> str: ...
+    def status(self, value: str) -> str: ...
     def flow(self, flow_id: str) -> str: ...
 
 
@@ -103,6 +105,9 @@ class RawNames:
         return name
 
     def outcome(self, value: str) -> str:
+        return value
+
+    def status(self, value: str) -> str:
         return value
 
     def flow(self, flow_id: str) -> str:
@@ -171,30 +176,30 @@ async def export_transcript(svc: Services, actor: Actor, session: HelpSession, t
     subject = await Account.get_or_none(id=session.subject_id) if session.subject_id else None
     await record(svc, actor, "help.transcript.export", AuditType.EXPORT, subject=subject,
                  details={"help_session": session.id, "flow": session.flow_id})
+    n = names or RawNames()
     out = [
         f"# {_md(title)}",
         "",
         "- " + _md(_("Flow: %(flow)s, version %(version)s", flow=session.flow_id, version=session.version)),
         "- " + _md(_("Help session: %(id)s", id=session.id)),
         "- " + _md(_("Started: %(when)s", when=session.started_at.isoformat())),
-        "- " + _md(_("Status: %(status)s", status=session.status.value)
-                   + (f", {session.outcome}" if session.outcome else "")),
+        "- " + _md(_("Status: %(status)s", status=n.status(session.status.value))
+                   + (f", {n.outcome(session.outcome)}" if session.outcome else "")),
         "",
         "| " + " | ".join(_md(h) for h in (_("Time"), _("Step"), _("What happened"))) + " |",
         "|---|---|---|",
     ]
-    n = names or RawNames()
     for line in transcript_lines(state, n):
-        step = line.step_text or line.step
+        step = line.step_text
         if line.flow != session.flow_id:
             step = f"{n.flow(line.flow)}: {step}"
         out.append(f"| {_md(line.at)} | {_md(step)} | {_md(line.text)} |")
     for execution in state.executions:
         if execution.value is not None:
             out.append("")
-            out.append(_md(_("Result of %(action)s (%(step)s, %(when)s):", action=n.action(execution.action),
-                                step=n.step(execution.flow_id, execution.step), when=execution.at))
-                       + f" `{str(execution.value).replace('`', '')}`")
+            out.append(_md(_("Result of %(action)s (%(when)s):", action=n.action(execution.action),
+                                when=execution.at))
+                       + " `" + json.dumps(execution.value, ensure_ascii=False, default=str).replace("`", "") + "`")
     return "\n".join(out) + "\n"
 
 

@@ -426,7 +426,7 @@ def _last_result(state: SessionState) -> dict[str, Any] | None:
 
 
 def _step_text(flow: Flow, step: Step, state: SessionState, frame_index: int = 0) -> str:
-    """The first line of a step's text, in the session's language, with the session's values inserted (HTML)."""
+    """The first paragraph of a step's text, in the session's language, with the session's values inserted (HTML)."""
     english = getattr(step, "text", "") or ""
     if isinstance(step, ActionStep):
         label = ACTION_LABELS.get(step.action)
@@ -435,7 +435,9 @@ def _step_text(flow: Flow, step: Step, state: SessionState, frame_index: int = 0
         return step.id.replace("-", " ").capitalize()
     translated = flow_translations(services().settings.locales_dir).translate(
         state.locale, f"{flow.id}/{step.id}/text", english) or english
-    first = translated.strip().splitlines()[0] if translated.strip() else step.id
+    # The first paragraph, not the first line: a line break inside a sentence would cut it (and its markup) short.
+    paragraph = translated.strip().split("\n\n")[0]
+    first = " ".join(paragraph.split()) if paragraph.strip() else step.id
     frame = state.frames[frame_index]
     answers = {r.step: r.value for r in state.records if r.kind == "answer" and r.frame == frame_index}
     results = {r.step: r.value for r in state.records if r.kind == "result" and r.frame == frame_index}
@@ -558,6 +560,8 @@ class FlowNames:
         step = flow.step(step_id) if flow is not None else None
         if flow is None or step is None:
             return step_id
+        if not getattr(step, "text", "") and not isinstance(step, ActionStep):
+            return ""  # a branch or sub-flow call: nothing a person saw
         return self._plain(_step_text(flow, step, self._state, self._frames.get(flow_id, 0)))
 
     def option(self, flow_id: str, step_id: str, option_id: str) -> str:
@@ -588,6 +592,10 @@ class FlowNames:
 
     def outcome(self, value: str) -> str:
         label = OUTCOME_LABELS.get(value)
+        return str(label) if label is not None else value
+
+    def status(self, value: str) -> str:
+        label = STATUS_LABELS.get(value)
         return str(label) if label is not None else value
 
     def flow(self, flow_id: str) -> str:

@@ -117,7 +117,9 @@ async def test_admin_reactivates_a_therapist_with_the_german_checklist(server: S
     # The transcript names the steps and answers in German, not by their ids.
     await page.goto(server.at(f"/help/sessions/{row.public_id}/transcript"))
     transcript = await page.inner_text("main")
-    assert "Das Konto wieder aktivieren" in transcript
+    assert "Das Konto wieder aktivieren: erledigt" in transcript
+    assert "Hat Greta Vogel ein Konto, und in welchem Zustand ist es?" in transcript
+    assert "aus Plattformdaten beantwortet: Ja, aber es ist deaktiviert" in transcript
     assert "therapist-account" not in transcript
     assert "account.reactivate" not in transcript
     await axe(page)
