@@ -22,7 +22,12 @@ from lotse.platform.actions import Services
 from lotse.platform.clock import Clock, SystemClock
 from lotse.platform.config import Settings, load_settings
 from lotse.platform.db import close_db, init_db
-from lotse.platform.errors import NotSignedInError, PlatformError, ValidationError
+from lotse.platform.errors import (
+    NotSignedInError,
+    PlatformError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
 from lotse.platform.events import InProcessBus
 from lotse.platform.i18n import _l
 from lotse.platform.templating import configure
@@ -147,6 +152,21 @@ def _install_request_hooks(app: Quart, svc: Services) -> None:
         g.language = i18n.choose_language(chosen, organisation_language, request.headers.get("Accept-Language"))
         i18n.current_locale.set(g.language)
         i18n.current_time_zone.set(time_zone)
+
+    @app.before_request
+    async def api_requires_json() -> None:
+        """Refuse state-changing API calls that are not ``application/json`` (415).
+
+        A cross-site HTML form cannot send that type without a CORS pre-flight,
+        which Lotse never grants: this is the JSON API's CSRF defence (pages use
+        CSRF tokens). Uploads go through the pages' multipart forms.
+        """
+        if (
+            request.path.startswith("/api/")
+            and request.method in {"POST", "PUT", "PATCH", "DELETE"}
+            and request.mimetype != "application/json"
+        ):
+            raise UnsupportedMediaTypeError()
 
     @app.after_request
     async def headers(response: Response) -> Response:

@@ -8,7 +8,8 @@
     ├── NotFoundError             404  not_found
     ├── ValidationError           422  invalid (fields: {field: message})
     ├── ConflictError             409  e.g. email_taken, externally_managed
-    └── LimitError                413  e.g. too_large
+    ├── LimitError                413  e.g. too_large
+    └── UnsupportedMediaTypeError 415  a state-changing API call not sent as JSON
 
 The ``code`` is stable: API clients and the flow engine's ``on_error``
 mappings use it. The message is a ``LazyText`` rendered in the reader's
@@ -85,6 +86,12 @@ class LimitError(PlatformError):
     status = 413
     default_code = "too_large"
     default_message = _l("This is larger than allowed.")
+
+
+class UnsupportedMediaTypeError(PlatformError):
+    status = 415
+    default_code = "unsupported_media_type"
+    default_message = _l("Please send this request as application/json.")
 
 
 def field_error(field: str, message: LazyText, code: str = "invalid") -> ValidationError:

@@ -74,6 +74,21 @@ def signed_in(roles: Iterable[Role] | None = None) -> Callable[[Callable[P, Awai
     return decorate
 
 
+def safe_next(value: str | None) -> str:
+    """Return ``value`` when it is a path on this site, else the start page (no open redirect)."""
+    from quart import url_for
+
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and not any(ch.isspace() or ord(ch) < 32 for ch in value)
+    ):
+        return value
+    return url_for("home.index")
+
+
 def csrf_secret() -> str:
     """Return this browser's CSRF cookie value, minting one when absent."""
     value = request.cookies.get(CSRF_COOKIE) or g.get("new_csrf_cookie")

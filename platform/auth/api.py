@@ -1,9 +1,8 @@
 """Signing in over the JSON API (``/api/v1``): the same actions as the pages.
 
 The API uses the same ``lotse_session`` cookie as the pages. Every request
-that changes state must be sent as ``application/json`` (else 415): a
-cross-site HTML form cannot send that type without a CORS pre-flight, which
-Lotse never grants, so this is the API's CSRF defence.
+that changes state must be sent as ``application/json`` (else 415; the app
+enforces this for all of ``/api/``, see ``lotse.platform.app``).
 """
 
 from __future__ import annotations
@@ -17,23 +16,12 @@ from quart_schema import tag, validate_request, validate_response
 from lotse.platform.accounts.models import Account
 from lotse.platform.auth import actions
 from lotse.platform.auth.actions import SignInResult, SignInStage
-from lotse.platform.auth.errors import UnsupportedMediaTypeError
 from lotse.platform.auth.views import looks_like_email, set_session_cookie
 from lotse.platform.errors import NotSignedInError
 from lotse.platform.permissions import Actor
 from lotse.platform.web import SESSION_COOKIE, actor, current_account, services
 
 blueprint = Blueprint("auth_api", __name__, url_prefix="/api/v1")
-
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@blueprint.before_request
-async def require_json() -> None:
-    """Refuse state-changing requests that are not ``application/json`` (415)."""
-    if request.method in STATE_CHANGING and request.mimetype != "application/json":
-        raise UnsupportedMediaTypeError()
-
 
 class SignInRequest(BaseModel):
     email: str = Field(min_length=1, max_length=254, description="The e-mail address the account signs in with.")

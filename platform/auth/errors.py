@@ -27,8 +27,3 @@ class LinkUnusableError(PlatformError):
     default_code = "link_unusable"
     default_message = _l("This link can no longer be used.")
 
-
-class UnsupportedMediaTypeError(PlatformError):
-    status = 415
-    default_code = "unsupported_media_type"
-    default_message = _l("Please send this request as application/json.")

@@ -29,6 +29,7 @@ from lotse.platform.web import (
     current_account,
     form_data,
     render,
+    safe_next,
     services,
     signed_in,
 )
@@ -36,19 +37,6 @@ from lotse.platform.web import (
 blueprint = Blueprint("auth", __name__)
 
 LANGUAGE_COOKIE = "lotse_lang"
-
-
-def safe_next(value: str | None) -> str:
-    """Return ``value`` when it is a path on this site, else the start page (no open redirect)."""
-    if (
-        value
-        and value.startswith("/")
-        and not value.startswith("//")
-        and "\\" not in value
-        and not any(ch.isspace() or ord(ch) < 32 for ch in value)
-    ):
-        return value
-    return url_for("home.index")
 
 
 def _session_key() -> str | None:

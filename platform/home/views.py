@@ -7,7 +7,7 @@ from typing import Any
 from quart import Blueprint, g, redirect, url_for
 
 from lotse.platform import i18n
-from lotse.platform.web import actor, current_account, form_data, render, services
+from lotse.platform.web import actor, current_account, form_data, render, safe_next, services
 
 blueprint = Blueprint("home", __name__)
 
@@ -24,7 +24,7 @@ async def switch_language() -> Any:
     """Switch the language: the profile's when signed in, else a cookie."""
     form = await form_data()
     language = form.get("language", "")
-    target = _safe_next(form.get("next"))
+    target = safe_next(form.get("next"))
     if language not in i18n.LANGUAGES:
         return redirect(target)
     account = current_account()
@@ -37,10 +37,3 @@ async def switch_language() -> Any:
                         secure=services().settings.secure_cookies, httponly=True)
     g.language = language
     return response
-
-
-def _safe_next(value: str | None) -> str:
-    """Only same-site paths: never redirect to another host."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return url_for("home.index")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from tortoise.exceptions import OperationalError
 
@@ -119,3 +121,19 @@ async def test_templates_and_code_format_messages_alike(app):
     )
     assert await template.render_async() == "2 files of Eva|100% sure"
     assert str(_l("100%% sure")) == "100% sure"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/session", "/api/v1/clients", "/api/v1/conversations"])
+async def test_api_refuses_state_changes_not_sent_as_json(client, path):
+    response = await client.post(path, form={"email": "x@example.org"})
+    assert response.status_code == 415
+    assert (await response.get_json())["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\t/evil.example", "https://evil.example/", "/\\evil"])
+async def test_language_switch_never_redirects_off_site(client, target):
+    page = await client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.get_data(as_text=True)).group(1)
+    response = await client.post("/language", form={"csrf_token": token, "language": "de", "next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
