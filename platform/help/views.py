@@ -15,7 +15,9 @@ import dataclasses
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from quart import Blueprint, Response, g, make_response, redirect, request, url_for
@@ -64,7 +66,7 @@ from lotse.platform.help.actions import (
 )
 from lotse.platform.help.adapters import ANONYMOUS_FLOWS, flow_translations
 from lotse.platform.help.models import HelpSession
-from lotse.platform.i18n import LazyText, _, _l
+from lotse.platform.i18n import LazyText, _, _l, current_time_zone
 from lotse.platform.permissions import Actor
 from lotse.platform.web import actor, csrf_token, form_data, render, services, signed_in
 
@@ -402,7 +404,23 @@ def _page(flow: Flow, row: HelpSession, state: SessionState, view: AnyView, who:
 
 
 def _time(at: str) -> str:
-    return at[11:16] if len(at) >= 16 else at
+    """Return HH:MM of an engine time stamp (ISO, UTC) in the user's time zone."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return at[11:16] if len(at) >= 16 else at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(current_time_zone.get())).strftime("%H:%M")
+
+
+def _moment(at: str) -> datetime | str:
+    """Return an engine time stamp as a datetime for the ``|datetime`` filter (as given if it is none)."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return at
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _subjects(args: Mapping[str, Any]) -> list[str]:
@@ -622,7 +640,7 @@ async def transcript(public_id: str) -> Any:
     state = _shown_in_my_language(SessionState.from_dict(row.state))
     return await render("help/transcript.html", row=row, title=flow_title(flow),
                         lines=queries.transcript_lines(state, await _names(flow, state)), status_labels=STATUS_LABELS,
-                        outcome_labels=OUTCOME_LABELS)
+                        outcome_labels=OUTCOME_LABELS, moment=_moment)
 
 
 def _shown_in_my_language(state: SessionState) -> SessionState:
