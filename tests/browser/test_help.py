@@ -53,6 +53,9 @@ async def _tab_to(page: Any, selector: str) -> None:
         await page.keyboard.press("Tab")
         if await page.evaluate("s => document.activeElement !== null && document.activeElement.matches(s)",
                                selector):
+            # Whoever uses the keyboard must see where they are.
+            outline = await page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("none", ""), f"{selector} on {page.url} shows no focus outline"
             return
     pytest.fail(f"{selector} on {page.url} is not reachable with Tab")
 
