@@ -132,6 +132,17 @@ asyncio.run(serve(create_app(start_workers=False), config))
 """
 
 
+async def _empty_postgres() -> None:
+    """Empty every table of the benchmark's database (what ``tests/conftest.py`` does; not importable from here)."""
+    from tortoise import connections
+
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    names = ", ".join(f'"{row["tablename"]}"' for row in rows)
+    if names:
+        await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
 async def run(args: argparse.Namespace) -> None:
     """Seed with the database open in this process, then serve the app from a separate process and measure."""
     import os
@@ -153,8 +164,6 @@ async def run(args: argparse.Namespace) -> None:
     settings = load_settings(env)
     await init_db(settings.database_url)
     if not settings.is_sqlite:
-        from tests.conftest import _empty_postgres
-
         await _empty_postgres()
         from lotse.platform.db import create_schema
 
