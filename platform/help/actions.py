@@ -118,8 +118,12 @@ async def do_start_session(
     inputs: Mapping[str, Any],
     locale: str,
     anonymous_key: str | None = None,
+    organisation: Organisation | None = None,
 ) -> tuple[HelpSession, AnyView]:
-    """Start a help session of ``flow`` (pinned to this exact version) and run it to its first question."""
+    """Start a help session of ``flow`` (pinned to this exact version) and run it to its first question.
+
+    ``organisation``: the actor's organisation when the caller has it at hand (else it is loaded).
+    """
     if not may_start(actor, flow):
         await record(svc, actor, "help.session.start", AuditType.CREATE, outcome=AuditOutcome.REFUSED,
                      details={"flow": flow.id})
@@ -127,11 +131,15 @@ async def do_start_session(
     if actor.role is None and not anonymous_key:
         raise NotPermittedError()
     repo = flow_repository(svc)
-    organisation = await _organisation(actor)
+    if organisation is None or organisation.id != actor.organisation_id:
+        organisation = await _organisation(actor)
     locale = locale if locale in LANGUAGES else (organisation.default_language if organisation else LANGUAGES[0])
     subject = _subject_id(flow, inputs)
+    # Read before the transaction: on SQLite a transaction holds the one connection, and every
+    # other request waits for it. Pinning a version is idempotent and may happen outside it.
+    version = await repo.pin(flow, svc.now())
+    subject_account = await Account.get_or_none(id=subject) if subject is not None else None
     async with unit(svc, actor, "help.session.start", None) as u:
-        version = await repo.pin(flow, u.now)
         session = await HelpSession.create(
             public_id=secrets.token_urlsafe(24), flow_id=flow.id, flow_version=version, version=flow.version,
             organisation_id=actor.organisation_id, account_id=actor.account_id,
@@ -139,7 +147,6 @@ async def do_start_session(
             subject_id=subject, role=actor.role.value if actor.role else "anonymous", locale=locale,
             started_at=u.now, updated_at=u.now,
         )
-        subject_account = await Account.get_or_none(id=subject) if subject is not None else None
         u.audit(AuditType.CREATE, subject=subject_account,
                 details={"flow": flow.id, "version": flow.version, "help_session": session.id})
         u.event(HelpSessionStarted(session.id, flow.id, flow.version))

@@ -79,7 +79,7 @@ class FlowRepository:
         self.flows_dir = Path(flows_dir)
         self._files: dict[str, _Cached] = {}
         self._by_hash: dict[str, Flow] = {}
-        self._pinned: dict[tuple[str, str], int] = {}
+        self._pinned: dict[tuple[str, str], FlowVersion] = {}
         self._by_version: dict[int, Flow] = {}
 
     def _read(self, path: Path) -> _Cached | None:
@@ -123,11 +123,9 @@ class FlowRepository:
     async def pin(self, flow: Flow, now: datetime) -> FlowVersion:
         """Return the ``FlowVersion`` row of this exact flow text, creating it when first seen."""
         key = (flow.id, flow.content_hash)
-        row_id = self._pinned.get(key)
-        if row_id is not None:
-            found = await FlowVersion.get_or_none(id=row_id)
-            if found is not None:
-                return found
+        known = self._pinned.get(key)
+        if known is not None:
+            return known  # version rows never change once written
         row = await FlowVersion.get_or_none(flow_id=flow.id, content_hash=flow.content_hash)
         if row is None:
             cached = self._files.get(flow.id)
@@ -139,7 +137,7 @@ class FlowRepository:
                                                source=text, title=flow.title[:300], first_seen_at=now)
             except IntegrityError:
                 row = await FlowVersion.get(flow_id=flow.id, content_hash=flow.content_hash)
-        self._pinned[key] = row.id
+        self._pinned[key] = row
         return row
 
     def by_version_id(self, version_id: int) -> Flow | None:

@@ -267,14 +267,17 @@ def _row_choice(row: Mapping[str, Any]) -> Choice:
                   {"id": row["id"], "name": name, "email": row["email"], "role": role})
 
 
-async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, list[Choice]]:
+async def subject_choices(
+    svc: Services, actor: Actor, flow: Flow, organisation: Organisation | None = None
+) -> dict[str, list[Choice]]:
     """Return, per account input of the flow, the accounts the actor may pick (only those they may see)."""
     if actor.role is None or actor.organisation_id is None:
         return {}
     needed = {spec.type for spec in flow.inputs if spec.type in ACCOUNT_TYPES}
     if not needed:
         return {}
-    organisation = await Organisation.get(id=actor.organisation_id)
+    if organisation is None or organisation.id != actor.organisation_id:
+        organisation = await Organisation.get(id=actor.organisation_id)
     clients: list[Choice] = []
     professionals: list[Choice] = []
     if needed & {InputType.CLIENT, InputType.ACCOUNT} and await allowed(actor, Permission.CASELOAD_SEARCH,
@@ -309,7 +312,9 @@ async def subject_choices(svc: Services, actor: Actor, flow: Flow) -> dict[str, 
     return found
 
 
-async def choice_for(actor: Actor, input_type: InputType, raw: str) -> Choice | None:
+async def choice_for(
+    actor: Actor, input_type: InputType, raw: str, organisation: Organisation | None = None
+) -> Choice | None:
     """Return the account an id names if the actor could have picked it for an input of this type."""
     if actor.role is None or actor.organisation_id is None or not raw.isdigit():
         return None
@@ -320,7 +325,8 @@ async def choice_for(actor: Actor, input_type: InputType, raw: str) -> Choice | 
         ok = input_type in (InputType.CLIENT, InputType.ACCOUNT) and await allowed(
             actor, Permission.CLIENT_VIEW, account)
     else:
-        organisation = await Organisation.get(id=actor.organisation_id)
+        if organisation is None or organisation.id != actor.organisation_id:
+            organisation = await Organisation.get(id=actor.organisation_id)
         ok = input_type in (InputType.PROFESSIONAL, InputType.ACCOUNT) and (
             account.id == actor.account_id
             or actor.role is Role.APP_ADMIN
@@ -330,7 +336,9 @@ async def choice_for(actor: Actor, input_type: InputType, raw: str) -> Choice | 
     return Choice(str(account.id), account.name, account_ref(account)) if ok else None
 
 
-async def posted_choices(actor: Actor, flow: Flow, values: Mapping[str, str]) -> dict[str, list[Choice]]:
+async def posted_choices(
+    actor: Actor, flow: Flow, values: Mapping[str, str], organisation: Organisation | None = None
+) -> dict[str, list[Choice]]:
     """Like :func:`subject_choices`, but only for the values sent (no lists to load on a POST).
 
     A value naming an account the actor could not have picked yields a list
@@ -343,7 +351,7 @@ async def posted_choices(actor: Actor, flow: Flow, values: Mapping[str, str]) ->
             continue
         raw = values.get(spec.id, "")
         if raw.isdigit():
-            choice = await choice_for(actor, spec.type, raw)
+            choice = await choice_for(actor, spec.type, raw, organisation)
             found[spec.id] = [choice] if choice is not None else [Choice("", "", {})]
         else:
             found[spec.id] = []

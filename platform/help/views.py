@@ -239,12 +239,13 @@ async def start(flow_id: str) -> Any:
     if request.method == "POST":
         form = await form_data()
         values = {spec.id: form.get(f"in_{spec.id}", "").strip()[:300] for spec in _inputs_for(who, flow)}
-        inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values))
+        inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values, g.get("organisation")))
         if not errors:
             anonymous_key = _anonymous_key() or (secrets.token_urlsafe(32) if who.role is None else None)
             try:
                 session, _view = await do_start_session(svc, who, flow, inputs=inputs, locale=_language(),
-                                                        anonymous_key=anonymous_key)
+                                                        anonymous_key=anonymous_key,
+                                                        organisation=g.get("organisation"))
             except ValidationError as error:
                 errors = {name: str(message) for name, message in error.fields.items()}
             else:
@@ -253,7 +254,7 @@ async def start(flow_id: str) -> Any:
                     response.set_cookie(HELP_COOKIE, anonymous_key, httponly=True, samesite="Lax",
                                         secure=svc.settings.secure_cookies, max_age=60 * 60 * 24 * 30)
                 return response
-    choices = await queries.subject_choices(svc, who, flow)
+    choices = await queries.subject_choices(svc, who, flow, g.get("organisation"))
     return await render("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
                         description=flow_description(flow), choices=choices, values=values, errors=errors,
                         input_kind=_input_kind, labels=_input_labels(flow), inputs=_inputs_for(who, flow))
