@@ -24,6 +24,25 @@ What it does, in a temporary data directory:
    checks the effects (every therapist active, one task per session).
 
 It is a benchmark, not a test: nothing fails on a slow number.
+
+Last runs (November 2026, 2 cores, Python 3.11.7, ``--users 200 --think 1.0``, SQLite with
+synchronous=NORMAL under WAL as ``platform/db.py`` sets it; "before" is the code before the
+runner-page work, "after" with it; alternated back to back, load average 1.5-1.8 counting
+this benchmark's own two processes)::
+
+    all runner steps   before  p50 1884 / 1038 ms   p95 2692 / 2132 ms   49 / 57 steps/s
+                       after   p50  957 /  596 ms   p95 2119 / 1595 ms   57 / 66 steps/s
+
+The target (p95 under 50 ms per step) is not met on this machine: the run is a closed
+loop (200 people, 1 s thinking), so a server that answers X requests per second makes
+everybody wait about 200 / X - 1 s. One Hypercorn worker answered about 80 requests per
+second; 200 people need about 190. The client itself (200 httpx clients in one process)
+used about 0.5 core beside the server's 0.6. With 5 people the same walk takes p50 19 ms,
+p95 29 ms per step over HTTP. What one step costs the server, measured in process with
+Quart's test client (CPU time, 60 walks, three alternating rounds): 10.4 → 9.1 ms per
+runner step, 18.0 → 15.6 ms for the start (POST and the page it leads to), 8.5 → 7.8 ms
+for the start page; a signed-in 404 page costs about 6 ms, so most of a step is the
+request itself (session and organisation look-up, the page frame), not the help code.
 """
 
 from __future__ import annotations
