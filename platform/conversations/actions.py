@@ -286,8 +286,9 @@ async def _add(u: Unit, conversation: Conversation, person: Account) -> ChatPart
         row = await ChatParticipant.create(conversation=conversation, account=person, joined_at=u.now)
     else:
         row.left_at = None
+        row.visible_up_to = None
         row.joined_at = u.now
-        await row.save(update_fields=["left_at", "joined_at"])
+        await row.save(update_fields=["left_at", "visible_up_to", "joined_at"])
     u.audit(AuditType.UPDATE, subject=person if person.role is Role.CLIENT else await _client_subject(conversation.id),
             details={"conversation_id": conversation.id, "added": person.id})
     u.event(ParticipantJoined(conversation.id, person.id, person.name, person.role.value))
@@ -316,8 +317,10 @@ async def do_leave_conversation(svc: Services, actor: Actor, conversation: Conve
 
 
 async def _leave(u: Unit, conversation: Conversation, person: Account, *, removed_by: int | None) -> None:
+    newest = await ChatMessage.filter(conversation_id=conversation.id).order_by("-id").first()
     updated = await ChatParticipant.filter(conversation_id=conversation.id, account_id=person.id,
-                                           left_at=None).update(left_at=u.now)
+                                           left_at=None).update(left_at=u.now,
+                                                                visible_up_to=newest.id if newest else 0)
     if not updated:
         raise ConflictError("not_participant", _l("%(name)s does not take part in this conversation.",
                                                   name=person.name))

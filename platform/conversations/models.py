@@ -39,6 +39,8 @@ class ChatParticipant(models.Model):
     account = fields.ForeignKeyField("lotse.Account", related_name="conversation_memberships", on_delete=fields.CASCADE)
     joined_at = fields.DatetimeField()
     left_at = fields.DatetimeField(null=True)
+    # The newest message when they left: what a former participant may still read.
+    visible_up_to = fields.IntField(null=True)
     last_read_id = fields.IntField(default=0)
     last_notified_at = fields.DatetimeField(null=True)
 

@@ -66,8 +66,8 @@ async def list_conversations(actor: Actor) -> list[ConversationRow]:
     for member in memberships:
         conversation: Conversation = member.conversation
         visible = ChatMessage.filter(conversation_id=conversation.id)
-        if member.left_at is not None:
-            visible = visible.filter(created_at__lte=member.left_at)
+        if member.visible_up_to is not None:
+            visible = visible.filter(id__lte=member.visible_up_to)
         last = await visible.order_by("-id").first()
         unread = await visible.filter(id__gt=member.last_read_id).exclude(author_id=actor.account_id).count()
         rows.append(ConversationRow(
@@ -128,8 +128,8 @@ async def conversation_state(actor: Actor, conversation: Conversation) -> dict[s
     members = await ChatParticipant.filter(conversation_id=conversation.id).select_related("account").order_by("id")
     me = next((m for m in members if m.account_id == actor.account_id), None)  # type: ignore[attr-defined]
     messages = ChatMessage.filter(conversation_id=conversation.id).select_related("author")
-    if me is not None and me.left_at is not None:
-        messages = messages.filter(created_at__lte=me.left_at)
+    if me is not None and me.visible_up_to is not None:
+        messages = messages.filter(id__lte=me.visible_up_to)
     rows = await messages.order_by("id")
     attachments: dict[int, list[ChatAttachment]] = {}
     for attachment in await ChatAttachment.filter(message_id__in=[m.id for m in rows]):
@@ -176,7 +176,7 @@ async def attachment_for_download(svc: Services, actor: Actor, attachment_id: in
     message: ChatMessage = attachment.message
     conversation = await open_conversation(svc, actor, message.conversation_id, audit=False)  # type: ignore[attr-defined]
     member = await ChatParticipant.get(conversation_id=conversation.id, account_id=actor.account_id)
-    if member.left_at is not None and message.created_at > member.left_at:
+    if member.visible_up_to is not None and message.id > member.visible_up_to:
         raise NotFoundError()
     await record(svc, actor, "conversation.download", AuditType.READ, details={
         "conversation_id": conversation.id, "attachment_id": attachment.id})

@@ -31,6 +31,7 @@ from lotse.platform.i18n import _l
 FORM_ALLOWANCE = 256 * 1024  # the message text and the multipart framing around the files
 MAX_FIELD_BYTES = 64 * 1024
 SNIFF_BYTES = 512
+SLICE = 64 * 1024
 MB = 1024 * 1024
 
 
@@ -70,7 +71,7 @@ def safe_filename(name: str) -> str:
     name = re.split(r"[/\\]", name)[-1]
     name = _UNSAFE.sub("_", name)
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
+    name = name.strip(". ")
     if len(name) > 150:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: 150 - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else name[:150]
@@ -139,7 +140,8 @@ async def read_message_form(
     boundary = request.mimetype_params.get("boundary", "").encode()
     if not boundary:
         raise PlatformError("bad_request")
-    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES)
+    # Field sizes are checked below; the decoder's own limit would count the whole buffer.
+    decoder = MultipartDecoder(boundary)
     result = MessageForm()
     limits = _Limits(per_file, per_message)
     written: list[FileWriter] = []
@@ -147,9 +149,10 @@ async def read_message_form(
     csrf_checked = check_csrf is None
     try:
         async for chunk in request.body:
-            decoder.receive_data(chunk)
-            current, csrf_checked = await _consume(decoder, store, result, limits, written, current,
-                                                   check_csrf, csrf_checked)
+            for start in range(0, len(chunk), SLICE):
+                decoder.receive_data(chunk[start:start + SLICE])
+                current, csrf_checked = await _consume(decoder, store, result, limits, written, current,
+                                                       check_csrf, csrf_checked)
         decoder.receive_data(None)
         current, csrf_checked = await _consume(decoder, store, result, limits, written, current,
                                                check_csrf, csrf_checked)
@@ -181,8 +184,9 @@ async def _consume(
         if isinstance(event, Field):
             current = {"kind": "field", "name": event.name, "data": bytearray()}
         elif isinstance(event, File):
-            if not csrf_checked:
-                # The token comes first in our forms; without it nothing is stored.
+            if not csrf_checked and "csrf_token" in result.fields:
+                # The token comes first in our forms: a forged form stores nothing. (Clients that
+                # send the files first are checked at the end, and their files deleted on failure.)
                 check_csrf(result.fields.get("csrf_token"))
                 csrf_checked = True
             current = {"kind": "file", "name": safe_filename(event.filename or ""), "raw": event.filename or "",

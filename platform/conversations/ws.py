@@ -27,7 +27,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from quart import Blueprint, abort, websocket
+from quart import Blueprint, Response, websocket
 
 from lotse.platform import i18n
 from lotse.platform.accounts.sessions import load_session
@@ -53,6 +53,11 @@ def origin_allowed(origin: str | None, base_url: str, host: str | None) -> bool:
     if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
         return True
     return bool(host) and parts.netloc == host
+
+
+def _refuse(status: int) -> Response:
+    # A plain response before the handshake: the app's error pages need a request, not a socket.
+    return Response("", status=status)
 
 
 class Connection:
@@ -108,10 +113,10 @@ class Connection:
 async def socket() -> Any:
     svc = services()
     if not origin_allowed(websocket.headers.get("Origin"), svc.settings.base_url, websocket.headers.get("Host")):
-        abort(403)
+        return _refuse(403)
     session = await load_session(websocket.cookies.get(SESSION_COOKIE), svc.now())
     if session is None or session.pending_two_factor:
-        abort(401)
+        return _refuse(401)
     account = session.account
     i18n.active_translations.set(svc.translations)
     me = Actor.of(account, source_address=(websocket.remote_addr or "")[:64], via="web")
@@ -120,7 +125,7 @@ async def socket() -> Any:
     if wanted:
         conversation = await Conversation.get_or_none(id=int(wanted)) if wanted.isdigit() else None
         if conversation is None or not await allowed(me, Permission.CONVERSATION_READ, conversation):
-            abort(404)
+            return _refuse(404)
         single = conversation
     await websocket.accept()
     connection = Connection(svc, me)
