@@ -381,6 +381,12 @@ async def _create_task(c: ActionContext, a: Mapping[str, Any]) -> Any:
     return {"task_id": task.id, "to": assignee.name if assignee is not None else (role.value if role else "")}
 
 
+async def _start_conversation(c: ActionContext, a: Mapping[str, Any]) -> Any:
+    from lotse.platform.conversations.adapter import start_conversation
+
+    return await start_conversation(c, a)
+
+
 HANDLERS: dict[str, Handler] = {
     "account.reactivate": _reactivate,
     "account.resend_welcome_mail": _resend_welcome,
@@ -396,6 +402,7 @@ HANDLERS: dict[str, Handler] = {
     "caseload.request_link": _request_link,
     "caseload.unlink_professional": _unlink,
     "tasks.create": _create_task,
+    "conversations.start": _start_conversation,
 }
 
 _validators: dict[str, Any] = {}

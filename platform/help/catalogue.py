@@ -307,6 +307,33 @@ ACTIONS: tuple[ActionSpec, ...] = (
         permission="task.create (every professional)",
         example_result={"task_id": 7, "to": "secretary"},
     ),
+    ActionSpec(
+        name="conversations.start",
+        description=(
+            "Start a conversation, the request pre-written: with one person ('with', e.g. a linked professional) "
+            "or with everyone of a role in the organisation ('with_role': secretary, app_admin, ...), with a "
+            "'subject' and the first 'message'. The person running the session manages the conversation. Who "
+            "may talk to whom applies: clients only with their linked therapists, supervisors never with clients "
+            "(refusal: cannot_contact); nobody_to_contact when nobody holds the role."
+        ),
+        args_schema={
+            **_args(
+                {
+                    "with": {"anyOf": [ACCOUNT_REF, {"type": "null"}]},
+                    "with_role": {"enum": ROLES[1:]},
+                    "subject": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+                ["subject", "message"],
+            ),
+            "anyOf": [{"required": ["with"]}, {"required": ["with_role"]}],
+        },
+        result_schema=_result({"conversation_id": {"type": "integer"}, "url": {"type": "string"},
+                               "participants": {"type": "array", "items": ACCOUNT_OUT}}),
+        errors=_errors("cannot_contact", "nobody_to_contact"),
+        permission="conversation.start (everyone signed in), within who may talk to whom",
+        example_result={"conversation_id": 9, "url": "/conversations/9", "participants": [EXAMPLE_SECRETARY]},
+    ),
 )
 
 FACTS: tuple[FactSpec, ...] = (

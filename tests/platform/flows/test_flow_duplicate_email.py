@@ -6,6 +6,7 @@ from lotse.platform.accounts.models import Account, AccountStatus, Role
 from lotse.platform.actions import Services
 from lotse.platform.audit.models import AuditEvent, AuditType
 from lotse.platform.caseload.models import LinkRequest, LinkRequestStatus
+from lotse.platform.conversations.models import ChatMessage, ChatParticipant, Conversation
 from lotse.platform.mail.models import OutboxMessage
 from lotse.platform.organisations.models import LinkPolicy
 from lotse.platform.permissions import Actor
@@ -43,7 +44,7 @@ async def test_dutch_therapist_sends_a_link_request_that_reaches_the_client(
     assert MOTIVATION in search.reason  # the motivation is logged for the application admins
 
 
-async def test_read_only_policy_asks_the_linked_professional_with_a_task(svc: Services, driver: FlowDriver) -> None:
+async def test_read_only_policy_asks_the_linked_professional_in_a_conversation(svc: Services, driver: FlowDriver) -> None:
     org = await make_org(svc, search_outside_caseload=True, link_policy=LinkPolicy.READ_ONLY)
     therapist = await make_account(svc, org)
     colleague = await make_account(svc, org)
@@ -58,14 +59,17 @@ async def test_read_only_policy_asks_the_linked_professional_with_a_task(svc: Se
         ("ask-linked-professional", "confirm"),
     ])
     assert walk.outcome == "escalated"
-    task = await Task.get(assignee_id=colleague.id)
-    assert task.note == f"{client.email}: Please link me, I take over the treatment."
-    assert task.client_id == client.id  # type: ignore[attr-defined]
+    conversation = await Conversation.get(manager_id=therapist.id)
+    members = await ChatParticipant.filter(conversation=conversation).values_list("account_id", flat=True)
+    assert sorted(members) == sorted([therapist.id, colleague.id])
+    message = await ChatMessage.get(conversation=conversation)
+    assert message.body == f"{client.email}: Please link me, I take over the treatment."
 
 
 async def test_without_outside_search_a_secretary_is_asked(svc: Services, driver: FlowDriver) -> None:
     org = await make_org(svc)
     therapist = await make_account(svc, org)
+    secretary = await make_account(svc, org, Role.SECRETARY)
     client = await make_client(svc, org)
     walk = await driver.run(Actor.of(therapist), "duplicate-email", {"email": client.email}, [
         ("search-own", "confirm"),
@@ -74,8 +78,11 @@ async def test_without_outside_search_a_secretary_is_asked(svc: Services, driver
         ("ask-secretary", "confirm"),
     ])
     assert walk.outcome == "escalated"
-    task = await Task.get(assignee_role=Role.SECRETARY, organisation_id=org.id)
-    assert task.note == f"{client.email}: Please find this client and link me."
+    conversation = await Conversation.get(manager_id=therapist.id)
+    members = await ChatParticipant.filter(conversation=conversation).values_list("account_id", flat=True)
+    assert sorted(members) == sorted([therapist.id, secretary.id])
+    message = await ChatMessage.get(conversation=conversation)
+    assert message.body == f"{client.email}: Please find this client and link me."
 
 
 async def test_deactivated_client_in_the_caseload_is_reactivated(svc: Services, driver: FlowDriver) -> None:
