@@ -28,6 +28,7 @@ from lotse.platform.accounts import sessions
 from lotse.platform.accounts.models import Account, Token, TokenPurpose, WebSession
 from lotse.platform.accounts.passwords import (
     hash_password,
+    in_thread,
     needs_rehash,
     password_problem,
     verify_password,
@@ -158,7 +159,7 @@ async def do_sign_in(
     password = password[:MAX_PASSWORD_LENGTH]
     account = await Account.get_or_none(email=email) if email else None
     # Always one argon2 verification, whoever asks: the timing must not tell.
-    correct = verify_password(account.password_hash if account is not None else None, password)
+    correct = await in_thread(verify_password, account.password_hash if account is not None else None, password)
     if account is None:
         await record(svc, actor, "auth.sign_in", AuditType.SIGN_IN_FAILURE, outcome=Outcome.FAILED,
                      details={"reason": "unknown_account"})
@@ -179,7 +180,7 @@ async def do_sign_in(
         raise SignInFailedError()
 
     stage = await _stage_for(account)
-    new_hash = hash_password(password) if needs_rehash(account.password_hash or "") else None
+    new_hash = await in_thread(hash_password, password) if needs_rehash(account.password_hash or "") else None
     async with unit(svc, _as(account, actor), "auth.sign_in", None) as u:
         await sessions.end_session(replaces)
         if new_hash:
@@ -208,7 +209,9 @@ async def do_verify_two_factor(svc: Services, actor: Actor, session_key: str | N
     now = svc.now()
     code = code.strip()[:64]
     step = totp.matching_step(account.totp_secret, code, now, account.totp_last_step)
-    recovery_index = None if step is not None else totp.matching_recovery_code(list(account.recovery_codes), code)
+    recovery_index = None if step is not None else await in_thread(
+        totp.matching_recovery_code, list(account.recovery_codes), code
+    )
     if step is not None:
         # A conditional update, so that two requests with one code cannot both pass.
         claimed = await Account.filter(
@@ -255,7 +258,7 @@ async def do_enable_two_factor(
     if await two_factor_rule(account) is TwoFactorRule.OFF:
         raise ConflictError("two_factor_off", _l("Your organisation does not use two-factor authentication."))
     codes = totp.new_recovery_codes()
-    hashes = totp.hash_recovery_codes(codes)
+    hashes = await in_thread(totp.hash_recovery_codes, codes)
     async with unit(svc, actor, "auth.two_factor.enable", Permission.OWN_ACCOUNT, account) as u:
         await account.refresh_from_db(fields=["totp_enabled_at"])
         if account.two_factor_enabled:
@@ -278,7 +281,7 @@ async def do_regenerate_recovery_codes(svc: Services, actor: Actor, account: Acc
     """Replace all recovery codes by six new ones; return them to show once."""
     await require(svc, actor, Permission.OWN_ACCOUNT, account, "auth.recovery_codes.regenerate")
     codes = totp.new_recovery_codes()
-    hashes = totp.hash_recovery_codes(codes)
+    hashes = await in_thread(totp.hash_recovery_codes, codes)
     async with unit(svc, actor, "auth.recovery_codes.regenerate", Permission.OWN_ACCOUNT, account) as u:
         if not account.two_factor_enabled:
             raise ConflictError("two_factor_not_enabled", _l("Two-factor authentication is not on."))
@@ -354,7 +357,7 @@ async def do_set_password_with_link(
     token = await usable_link(svc, purpose, secret)
     check_new_password(password, repeat)
     account: Account = token.account
-    new_hash = hash_password(password)
+    new_hash = await in_thread(hash_password, password)
     stage = await _stage_for(account)
     async with unit(svc, _as(account, actor), f"auth.password.{purpose.value}", None) as u:
         if not await consume_token(token, u.now):
@@ -404,11 +407,11 @@ async def do_change_password(
     sign-in, so that a borrowed session cannot be used to guess it.
     """
     await require(svc, actor, Permission.OWN_ACCOUNT, account, "auth.password.change")
-    if not verify_password(account.password_hash, current[:MAX_PASSWORD_LENGTH]):
+    if not await in_thread(verify_password, account.password_hash, current[:MAX_PASSWORD_LENGTH]):
         await _count_failure(svc, actor, account, "auth.password.change", "wrong_password")
         raise ValidationError(fields={"current": _l("This is not your current password.")})
     check_new_password(password, repeat)
-    new_hash = hash_password(password)
+    new_hash = await in_thread(hash_password, password)
     async with unit(svc, actor, "auth.password.change", Permission.OWN_ACCOUNT, account) as u:
         account.password_hash = new_hash
         account.password_changed_at = u.now

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from tortoise.exceptions import OperationalError
 
 from lotse.platform.accounts.models import Role
 from lotse.platform.actions import unit
@@ -71,10 +70,11 @@ async def test_audit_rows_cannot_be_changed_or_deleted(svc):
         await row.save()
     with pytest.raises(AuditLogIsAppendOnlyError):
         await row.delete()
-    # Underneath the model, the database itself refuses.
-    with pytest.raises(OperationalError):
+    # Underneath the model, the database itself refuses (SQLite and asyncpg
+    # raise different classes; the trigger's message is the same).
+    with pytest.raises(Exception, match="append-only"):
         await AuditEvent.filter(id=row.id).update(reason="changed")
-    with pytest.raises(OperationalError):
+    with pytest.raises(Exception, match="append-only"):
         await AuditEvent.filter(id=row.id).delete()
     assert (await AuditEvent.get(id=row.id)).reason == ""
 
