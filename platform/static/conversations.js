@@ -6,9 +6,11 @@
 (function () {
   "use strict";
 
-  function wsUrl(path) {
+  function wsUrl(value) {
+    // url_for gives ws://host/path for WebSocket routes: keep the path, use the page's host.
+    var url = new URL(value, window.location.href);
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return scheme + "//" + window.location.host + path;
+    return scheme + "//" + window.location.host + url.pathname + url.search;
   }
 
   function el(tag, attrs, text) {
