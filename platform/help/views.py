@@ -101,6 +101,7 @@ ACTION_LABELS: dict[str, LazyText] = {
     "caseload.request_link": _l("Send the client a link request"),
     "caseload.unlink_professional": _l("Unlink the professional from the client"),
     "tasks.create": _l("Create a task"),
+    "conversations.start": _l("Start a conversation"),
 }
 
 OUTCOME_LABELS: dict[str, LazyText] = {
