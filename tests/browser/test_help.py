@@ -218,6 +218,14 @@ async def test_signed_out_person_gets_a_reset_mail_by_keyboard_only(server: Serv
     await _press_enter_on(page, "#step button[type=submit]")              # continue after the explanation
     assert account.email in await page.inner_text("#step")
     await axe(page)
+    # Back by keyboard, both ways: the step's own "Back" and a step of the path so far.
+    await _press_enter_on(page, ".help-back button[type=submit]")
+    assert await page.locator("#step button[name=input][value=confirm]").count() == 0
+    await _press_enter_on(page, "#step button[type=submit]")
+    await _press_enter_on(page, ".help-past button[name=visit]")
+    assert await page.locator("#step button[name=option][value=forgot-password]").count() == 1
+    await _press_enter_on(page, "#step button[name=option][value=forgot-password]")
+    await _press_enter_on(page, "#step button[type=submit]")
     await _press_enter_on(page, "#step button[name=input][value=confirm]")
     await axe(page)
 
