@@ -199,8 +199,8 @@ async def _post(
     conversation.message_count += 1
     conversation.last_message_at = u.now
     await ChatParticipant.filter(conversation_id=conversation.id, account_id=author.id).update(last_read_id=message.id)
+    # The author has read their own message: ``message.posted`` says so, no separate read event.
     u.event(MessagePosted(conversation.id, message.id, author.id, author.name, body, iso(u.now), attachments))
-    u.event(MessagesRead(conversation.id, author.id, message.id))
     await _notify(svc, u, conversation, author)
     return message
 

@@ -130,6 +130,9 @@ def apply_event(state: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any
                 "created_at": payload["created_at"], "edited_at": None, "removed": False,
                 "attachments": [dict(a) for a in payload["attachments"]],
             }
+        author = participants.get(str(payload["author_id"]))
+        if author is not None:  # the author has read their own message
+            author["last_read_id"] = max(author["last_read_id"], payload["message_id"])
     elif kind == "message.edited":
         message = messages.get(str(payload["message_id"]))
         if message is not None and not message["removed"]:

@@ -49,6 +49,8 @@ class InProcessPresence:
 
 
 class RedisPresence:
+    needs_refresh = True
+
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
 

@@ -55,6 +55,28 @@ def origin_allowed(origin: str | None, base_url: str, host: str | None) -> bool:
     return bool(host) and parts.netloc == host
 
 
+class _Encoded:
+    """The JSON text of recent payloads: in one process every socket shares the same payload
+    object, so a message to 200 sockets is encoded once, not 200 times."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: dict[int, tuple[dict[str, Any], str]] = {}
+        self._size = size
+
+    def __call__(self, payload: dict[str, Any]) -> str:
+        found = self._items.get(id(payload))
+        if found is not None and found[0] is payload:
+            return found[1]
+        text = json.dumps(payload)
+        if len(self._items) >= self._size:
+            self._items.pop(next(iter(self._items)))
+        self._items[id(payload)] = (payload, text)
+        return text
+
+
+encode = _Encoded()
+
+
 def _refuse(status: int) -> Response:
     # A plain response before the handshake: the app's error pages need a request, not a socket.
     return Response("", status=status)
@@ -70,15 +92,16 @@ class Connection:
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self.visible: set[int] = set()
 
-    async def follow(self, topic: str) -> None:
-        """Subscribe to ``topic``; return once the subscription is live."""
-        if topic in self.subscriptions:
+    async def follow(self, *topics: str) -> None:
+        """Subscribe to ``topics`` (one subscription, one task); return once it is live."""
+        topics = tuple(t for t in topics if t not in self.subscriptions)
+        if not topics:
             return
         ready = asyncio.get_running_loop().create_future()
 
         async def pump() -> None:
             try:
-                async with self.svc.bus.subscribe(topic) as events:
+                async with self.svc.bus.subscribe(*topics) as events:
                     ready.set_result(None)
                     async for item in events:
                         self.queue.put_nowait(item)
@@ -87,16 +110,18 @@ class Connection:
                     ready.set_exception(error)
                 raise
 
-        self.subscriptions[topic] = asyncio.create_task(pump())
+        task = asyncio.create_task(pump())
+        for topic in topics:
+            self.subscriptions[topic] = task
         await ready
 
     def unfollow(self, topic: str) -> None:
         task = self.subscriptions.pop(topic, None)
-        if task is not None:
+        if task is not None and task not in self.subscriptions.values():
             task.cancel()
 
     async def close(self) -> None:
-        tasks = list(self.subscriptions.values())
+        tasks = list(set(self.subscriptions.values()))
         self.subscriptions.clear()
         for task in tasks:
             task.cancel()
@@ -134,7 +159,6 @@ async def socket() -> Any:
     await tracker.connect(account.id, connection_id)
     background: list[asyncio.Task[Any]] = []
     try:
-        await connection.follow(f"account.{account.id}")
         if single is not None:
             ids = [single.id]
             if await connection.still_participates(single.id):
@@ -143,14 +167,14 @@ async def socket() -> Any:
             ids = list(await ChatParticipant.filter(account_id=account.id, left_at=None).values_list(
                 "conversation_id", flat=True))
             connection.visible.update(ids)
-        for conversation_id in ids:
-            await connection.follow(f"conversation.{conversation_id}")
+        await connection.follow(f"account.{account.id}", *(f"conversation.{i}" for i in ids))
         hello: dict[str, Any] = {"event": "hello", "conversations": sorted(connection.visible)}
         if single is not None:
             hello["state"] = await queries.conversation_state(me, single)
         await websocket.send(json.dumps(hello))
         background.append(asyncio.create_task(_receive(svc, me, single)))
-        background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
+        if getattr(tracker, "needs_refresh", False):
+            background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
         while True:
             getter = asyncio.ensure_future(connection.queue.get())
             done, _pending = await asyncio.wait([getter, *background], return_when=asyncio.FIRST_COMPLETED)
@@ -180,7 +204,7 @@ async def _filter(connection: Connection, single: Conversation | None, payload: 
         if await connection.still_participates(conversation_id):
             await connection.follow(f"conversation.{conversation_id}")
             connection.visible.add(conversation_id)
-        return json.dumps(payload)
+        return encode(payload)
     conversation_id = payload.get("conversation_id")
     if not isinstance(conversation_id, int):
         return None
@@ -191,13 +215,13 @@ async def _filter(connection: Connection, single: Conversation | None, payload: 
             connection.visible.discard(conversation_id)
             if single is None:
                 connection.unfollow(f"conversation.{conversation_id}")
-            return json.dumps(payload)  # the last thing a former participant hears
+            return encode(payload)  # the last thing a former participant hears
     if kind == "conversation.deleted":
         connection.visible.discard(conversation_id)
-        return json.dumps(payload)
+        return encode(payload)
     if conversation_id not in connection.visible:
         return None
-    return json.dumps(payload)
+    return encode(payload)
 
 
 async def _receive(svc: Services, me: Actor, single: Conversation | None) -> None:

@@ -151,6 +151,8 @@
             created_at: event.created_at, edited_at: null, removed: false, attachments: event.attachments
           };
           this.renderMessage(messages[event.message_id]);
+          var author = this.state.participants[event.author_id];
+          if (author) { author.last_read_id = Math.max(author.last_read_id, event.message_id); }
           if (event.author_id !== this.me) { this.announce(event.author_name + ": " + event.body); }
           this.markRead(event.message_id);
         }
