@@ -143,7 +143,7 @@ def _install_request_hooks(app: Quart, svc: Services) -> None:
         profile_language = None
         time_zone = i18n.DEFAULT_TIME_ZONE
         if account is not None:
-            organisation = await account.organisation
+            organisation = account.organisation  # fetched with the session
             organisation_language = organisation.default_language
             profile_language = account.locale
             time_zone = organisation.time_zone

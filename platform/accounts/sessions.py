@@ -30,7 +30,8 @@ async def load_session(key: str | None, now: datetime) -> WebSession | None:
     """Return the live session for a cookie value, with its account, or None."""
     if not key:
         return None
-    session = await WebSession.get_or_none(key_hash=_hash(key)).select_related("account")
+    # One query for session, account and organisation: every signed-in request needs all three.
+    session = await WebSession.get_or_none(key_hash=_hash(key)).select_related("account__organisation")
     if session is None:
         return None
     limit = TWO_FACTOR_WINDOW if session.pending_two_factor else IDLE_TIMEOUT
