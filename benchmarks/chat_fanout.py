@@ -58,7 +58,7 @@ from lotse.platform.web import SESSION_COOKIE  # noqa: E402
 from tests.factories import make_account, make_org  # noqa: E402
 from tests.platform.conversations.workers import RedisServer, Worker, redis_available  # noqa: E402
 
-SECRET = "chat-fanout-benchmark"
+SECRET = "chat-fanout-benchmark"  # noqa: S105 (a throwaway key for a temporary data directory)
 
 
 def rss_kb(pid: int) -> int:
@@ -117,8 +117,8 @@ async def connect(url: str, key: str, conversation: int) -> Listener:
     return Listener(ws)
 
 
-async def wait_for(listeners: list[Listener], bodies: list[str], timeout: float = 60) -> None:
-    deadline = time.perf_counter() + timeout
+async def wait_for(listeners: list[Listener], bodies: list[str], limit: float = 60) -> None:
+    deadline = time.perf_counter() + limit
     while time.perf_counter() < deadline:
         if all(all(b in listener.arrivals for b in bodies) for listener in listeners):
             return
@@ -196,7 +196,7 @@ async def scenario(name: str, groups: int, size: int, workers: int, quick: bool)
         start = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(8)))
         for g, group in enumerate(listeners_by_group):
-            await wait_for(group, [b for i, b in enumerate(bodies) if i % len(seeded) == g], timeout=120)
+            await wait_for(group, [b for i, b in enumerate(bodies) if i % len(seeded) == g], limit=120)
         elapsed = time.perf_counter() - start
         result["messages_per_s"] = round(total / elapsed, 1)
         result["deliveries_per_s"] = round(total * size / elapsed, 1)
