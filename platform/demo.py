@@ -193,6 +193,9 @@ async def _seed_organisation(svc: Services, spec: DemoOrganisation, password_has
 
     await seed_caseload(svc, organisation, spec.domain, people, extra_clients, password_hash,
                         make_professional=_professional, make_client=_client)
+    from lotse.platform.conversations.demo import seed_conversations
+
+    await seed_conversations(svc, organisation, people, spec.language)
 
     for role in (Role.CLIENT, Role.THERAPIST, Role.SUPERVISOR, Role.SECRETARY, Role.APP_ADMIN, Role.CONTENT_EDITOR):
         rows.append((role.value, people[role].email))
