@@ -20,6 +20,15 @@ Rules:
   same second. After ``settings.mail_retry_limit`` attempts, or at once on a
   permanent refusal (an SMTP 5xx), the row is marked ``failed_at`` and an
   audit row (``mail.give_up``) records it. Nothing is dropped silently.
+- A sent row keeps only its metadata (recipient, subject, kind, times): the
+  bodies and attachments are blanked at once, because they may carry a live
+  set-password, reset or unblock link (the token table keeps only hashes).
+  ``purge_sent_mail`` deletes sent rows, and rows given up on, after
+  ``KEEP`` (the worker runs it every ``PURGE_EVERY``); a row given up on keeps
+  its body until then, so that an operator can see what was not delivered.
+- Logs and audit rows name the outbox row and the kind of failure, never the
+  recipient's address or the far side's error text (which may echo it);
+  ``last_error`` on the row has the whole text.
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ MAX_RETRY = timedelta(hours=1)
 MAX_IDLE = 30.0                      # seconds the worker sleeps at most
 BATCH = 100
 SMTP_TIMEOUT = 30.0
+KEEP = timedelta(days=30)            # sent rows (and rows given up on) are deleted after this
+PURGE_EVERY = timedelta(hours=1)     # how often the worker purges
 
 
 class MailTransport(Protocol):
@@ -263,8 +274,12 @@ async def _deliver_one(
     except Exception as error:  # every failure of the far side is kept and retried
         permanent = isinstance(error, PermanentDeliveryError)
         message = f"{type(error).__name__}: {error}"[:2000]
+        summary = failure_summary(error)
     else:
-        await OutboxMessage.filter(id=row.id).update(sent_at=svc.now(), attempts=attempts, last_error="")
+        # Sent: keep the metadata, blank what may hold a live link or personal data.
+        await OutboxMessage.filter(id=row.id).update(
+            sent_at=svc.now(), attempts=attempts, last_error="", body_text="", body_html="", attachments=[]
+        )
         return Delivery(row.id, row.channel.value, row.recipient, row.kind, State.SENT, attempts)
 
     if permanent or attempts >= svc.settings.mail_retry_limit:
@@ -272,15 +287,30 @@ async def _deliver_one(
         await OutboxMessage.filter(id=row.id).update(
             attempts=attempts, last_error=message, failed_at=failed_at, next_attempt_at=failed_at
         )
-        await _record_give_up(svc, row, attempts, message)
-        log.error("gave up delivering outbox row %s to %s: %s", row.id, row.recipient, message)
+        await _record_give_up(svc, row, attempts, summary)
+        log.error("gave up delivering outbox row %s (%s): %s", row.id, row.kind or row.channel.value, summary)
         return Delivery(row.id, row.channel.value, row.recipient, row.kind, State.FAILED, attempts, message)
 
     next_attempt = now + retry_delay(attempts)
     await OutboxMessage.filter(id=row.id).update(attempts=attempts, last_error=message, next_attempt_at=next_attempt)
     log.warning("delivery of outbox row %s failed (attempt %s), retrying at %s: %s",
-                row.id, attempts, next_attempt.isoformat(), message)
+                row.id, attempts, next_attempt.isoformat(), summary)
     return Delivery(row.id, row.channel.value, row.recipient, row.kind, State.RETRY, attempts, message, next_attempt)
+
+
+def failure_summary(error: BaseException) -> str:
+    """Return the kind of a failure without the far side's text: the class name and any SMTP code."""
+    code = getattr(error, "code", None) or getattr(error.__cause__, "code", None)
+    name = type(error.__cause__ if isinstance(error, PermanentDeliveryError) and error.__cause__ else error).__name__
+    return f"{name} {code}" if isinstance(code, int) else name
+
+
+async def purge_sent_mail(svc: Services, older_than: timedelta = KEEP) -> int:
+    """Delete rows sent, or given up on, more than ``older_than`` ago; return how many."""
+    limit = svc.now() - older_than
+    sent = await OutboxMessage.filter(sent_at__lt=limit).delete()
+    failed = await OutboxMessage.filter(sent_at=None, failed_at__lt=limit).delete()
+    return sent + failed
 
 
 async def _record_give_up(svc: Services, row: OutboxMessage, attempts: int, error: str) -> None:
@@ -310,6 +340,7 @@ async def run_delivery_worker(svc: Services, wake: asyncio.Event) -> None:
     sms_gateway = sms_gateway_for(svc.settings)
     log.info("mail delivery worker started (%s)", transport.describe())
     task = asyncio.current_task()
+    last_purge: datetime | None = None
     while True:
         # Python 3.11's wait_for can swallow a cancellation that races with a reply (here:
         # aiosmtplib's); the request is still counted, so honour it before sleeping again.
@@ -317,6 +348,11 @@ async def run_delivery_worker(svc: Services, wake: asyncio.Event) -> None:
             raise asyncio.CancelledError
         wake.clear()
         try:
+            if last_purge is None or svc.now() - last_purge >= PURGE_EVERY:
+                last_purge = svc.now()
+                purged = await purge_sent_mail(svc)
+                if purged:
+                    log.info("purged %s old outbox rows", purged)
             report = await deliver_due(svc, transport, sms_gateway)
             delay = 0.0 if len(report.deliveries) >= BATCH else await seconds_until_due(svc)
         except asyncio.CancelledError:

@@ -294,3 +294,86 @@ def test_smtp_urls():
 def test_sender_is_derived_from_the_base_url(settings):
     assert sender_address(settings) == "Lotse <noreply@lotse.test>"
     assert sender_address(settings.with_(base_url="http://127.0.0.1:5000")) == "Lotse <noreply@localhost>"
+
+
+async def test_a_sent_row_keeps_its_metadata_but_not_its_body(svc, smtp):
+    """A body may carry a live set-password or reset link: it does not stay in the database."""
+    await smtp.start()
+    row = await queue_mail(svc, subject="Passwort", body="https://lotse.test/password/reset/secret",
+                           attachments=[{"filename": "a.ics", "content_type": "text/calendar", "data": "QQ=="}])
+
+    await deliver_due(svc, SmtpTransport(smtp.url))
+
+    assert "password/reset/secret" in smtp.sink.messages[0].get_body(("plain",)).get_content()
+    await row.refresh_from_db()
+    assert (row.body_text, row.body_html, row.attachments) == ("", "", [])
+    assert (row.recipient, row.subject, row.kind, row.sent_at) == ("eva@example.org", "Passwort", "probe", svc.now())
+
+
+async def test_a_row_that_will_be_retried_keeps_its_body(svc, smtp):
+    row = await queue_mail(svc)
+    await deliver_due(svc, SmtpTransport(smtp.url, timeout=5))  # the server is down
+    await row.refresh_from_db()
+    assert "Hallo Eva" in row.body_text
+
+
+async def test_old_sent_and_given_up_rows_are_purged(svc, smtp, clock):
+    from lotse.platform.mail.delivery import purge_sent_mail
+
+    await smtp.start()
+    sent = await queue_mail(svc, to="sent@example.org")
+    await deliver_due(svc, SmtpTransport(smtp.url))
+    smtp.sink.reply = "550 5.1.1 No such mailbox"
+    failed = await queue_mail(svc, to="failed@example.org")
+    await deliver_due(svc, SmtpTransport(smtp.url))
+    await failed.refresh_from_db()
+    assert failed.failed_at is not None
+    assert "Hallo Eva" in failed.body_text  # kept for the operator
+    waiting = await queue_mail(svc, to="waiting@example.org")
+    await OutboxMessage.filter(id=waiting.id).update(next_attempt_at=clock.now() + timedelta(days=60))
+
+    clock.advance(days=29)
+    assert await purge_sent_mail(svc, timedelta(days=30)) == 0
+    clock.advance(days=2)
+    assert await purge_sent_mail(svc, timedelta(days=30)) == 2
+
+    assert [r.id for r in await OutboxMessage.all()] == [waiting.id]
+    assert not await OutboxMessage.filter(id__in=[sent.id, failed.id]).exists()
+
+
+async def test_the_worker_purges_old_rows(svc, smtp, clock):
+    await smtp.start()
+    old = await queue_mail(svc)
+    await deliver_due(svc, SmtpTransport(smtp.url))
+    clock.advance(days=31)
+    svc.settings = svc.settings.with_(smtp_url=smtp.url)
+    smtp.sink.received.clear()
+    wake = asyncio.Event()
+    worker = asyncio.create_task(run_delivery_worker(svc, wake))
+    try:
+        fresh = await queue_mail(svc, to="fresh@example.org")
+        wake.set()
+        await asyncio.wait_for(smtp.sink.received.wait(), timeout=10)  # the purge runs before the pass
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+    assert not await OutboxMessage.filter(id=old.id).exists()
+    assert await OutboxMessage.filter(id=fresh.id).exists()
+
+
+async def test_failures_keep_the_address_out_of_logs_and_audit(svc, smtp, caplog):
+    await smtp.start()
+    smtp.sink.reply = "550 5.1.1 <secret.person@example.org>: no such mailbox"
+    row = await queue_mail(svc, to="secret.person@example.org")
+    caplog.set_level("DEBUG", logger="lotse.platform.mail.delivery")
+
+    await deliver_due(svc, SmtpTransport(smtp.url))
+
+    assert "secret.person" not in caplog.text
+    assert str(row.id) in caplog.text
+    audit = await AuditEvent.get(action="mail.give_up")
+    assert "secret.person" not in f"{audit.reason} {audit.details}"
+    assert "550" in audit.reason
+    await row.refresh_from_db()
+    assert "550" in row.last_error  # the row itself keeps the whole text
