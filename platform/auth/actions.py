@@ -219,16 +219,21 @@ async def do_verify_two_factor(svc: Services, actor: Actor, session_key: str | N
         ).update(totp_last_step=step)
         if not claimed:
             step = None
+    remaining: list[str] = []
+    if recovery_index is not None:
+        # Compare-and-set on the whole list, so that two requests with one code cannot both pass.
+        known = list(account.recovery_codes)
+        remaining = known[:recovery_index] + known[recovery_index + 1:]
+        claimed = await Account.filter(id=account.id, recovery_codes=known).update(recovery_codes=remaining)
+        if not claimed:
+            recovery_index = None
     if step is None and recovery_index is None:
         await _count_failure(svc, actor, account, "auth.two_factor", "wrong_code")
         raise TwoFactorFailedError()
 
     async with unit(svc, _as(account, actor), "auth.sign_in", None) as u:
         if recovery_index is not None:
-            remaining = list(account.recovery_codes)
-            del remaining[recovery_index]
             account.recovery_codes = remaining
-            await account.save(update_fields=["recovery_codes"])
             u.audit(AuditType.UPDATE, subject=account, action="auth.recovery_code.use",
                     details={"recovery_codes_left": len(remaining)})
         await sessions.end_session(session_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -126,6 +127,25 @@ async def test_a_recovery_code_works_once(svc, app, post_form):
     await _password_step(post_form, other, account)
     again = await post_form(other, "/sign-in/two-factor", code=RECOVERY[0])
     assert again.status_code == 401
+
+
+async def test_a_recovery_code_used_by_two_requests_at_once_signs_in_only_one(svc):
+    org = await make_org(svc)
+    account = await _enrolled(svc, org)
+    actor = Actor.anonymous()
+    first = await actions.do_sign_in(svc, actor, account.email, PASSWORD)
+    second = await actions.do_sign_in(svc, actor, account.email, PASSWORD)
+
+    results = await asyncio.gather(
+        actions.do_verify_two_factor(svc, actor, first.session_key, RECOVERY[0]),
+        actions.do_verify_two_factor(svc, actor, second.session_key, RECOVERY[0]),
+        return_exceptions=True,
+    )
+
+    assert sorted(type(r).__name__ for r in results) == ["SignInResult", "TwoFactorFailedError"]
+    await account.refresh_from_db()
+    assert len(account.recovery_codes) == 1
+    assert await AuditEvent.filter(action="auth.recovery_code.use", subject_id=account.id).count() == 1
 
 
 async def test_failed_codes_count_towards_the_lock_out(svc, app, post_form):
