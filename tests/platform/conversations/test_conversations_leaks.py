@@ -41,7 +41,11 @@ async def _conversation_with_leak(svc, people):
 
 async def _everything_in_the_database() -> str:
     conn = connections.get("default")
-    tables = await conn.execute_query_dict("SELECT name FROM sqlite_master WHERE type = 'table'")
+    try:
+        tables = await conn.execute_query_dict("SELECT name FROM sqlite_master WHERE type = 'table'")
+    except Exception:  # PostgreSQL
+        tables = await conn.execute_query_dict(
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")
     dump = []
     for table in tables:
         for row in await conn.execute_query_dict(f'SELECT * FROM "{table["name"]}"'):  # noqa: S608 (names from sqlite_master)
