@@ -40,7 +40,6 @@ from lotse.platform.accounts.tokens import LIFETIME, issue_token
 from lotse.platform.accounts.validation import EXTERNAL_REF_MAX, clean_account_data
 from lotse.platform.actions import MailSpec, Services, Unit, require, unit
 from lotse.platform.audit.models import AuditType
-from lotse.platform.auth.actions import do_set_language
 from lotse.platform.caseload.models import CaseloadLink, LinkKind
 from lotse.platform.caseload.search import index_client
 from lotse.platform.errors import ConflictError, NotPermittedError, PlatformError, ValidationError
@@ -48,9 +47,6 @@ from lotse.platform.events import Event
 from lotse.platform.i18n import LANGUAGES, LazyText, _l
 from lotse.platform.organisations.models import ExternalAccounts, Organisation
 from lotse.platform.permissions import Actor, Permission
-
-# Sign-in owns do_set_language; the start page's language switch imports it from here.
-__all__ = ["do_set_language"]
 
 # Roles an application admin may give; the service desk is made only on the command line.
 ASSIGNABLE_PROFESSIONAL_ROLES: tuple[Role, ...] = (

@@ -15,16 +15,25 @@ Policy, stated once:
   second factor, once given, replaces the pending session by a new one too.
 - Single-use links are consumed only by a POST (a GET shows a button), so
   that mail scanners that fetch links do not use them up.
+- Links asked for by e-mail address (password reset, a new unblock link)
+  are mailed at most once per ``LINK_COOLDOWN`` per account and purpose, and
+  one source address may ask at most ``SOURCE_LIMIT`` times per
+  ``SOURCE_WINDOW`` while signed out. The answer is the same whether a mail
+  went out, was held back, or nobody has the address; the audit row says
+  which.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from tortoise.expressions import F, Q
 
 from lotse.platform.accounts import sessions
+from lotse.platform.accounts.actions import mail_language
 from lotse.platform.accounts.models import Account, Token, TokenPurpose, WebSession
 from lotse.platform.accounts.passwords import (
     hash_password,
@@ -33,9 +42,16 @@ from lotse.platform.accounts.passwords import (
     password_problem,
     verify_password,
 )
-from lotse.platform.accounts.tokens import TokenState, check_token, consume_token, issue_token
+from lotse.platform.accounts.tokens import (
+    LIFETIME,
+    TokenState,
+    check_token,
+    consume_token,
+    issue_token,
+)
+from lotse.platform.accounts.validation import normalise_email
 from lotse.platform.actions import MailSpec, Services, Unit, record, require, unit
-from lotse.platform.audit.models import AuditType, Outcome
+from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
 from lotse.platform.auth import totp
 from lotse.platform.auth.errors import LinkUnusableError, SignInFailedError, TwoFactorFailedError
 from lotse.platform.auth.events import (
@@ -53,6 +69,10 @@ from lotse.platform.permissions import Actor, Permission
 MAX_FAILED_ATTEMPTS = 5
 MAX_EMAIL_LENGTH = 254
 MAX_PASSWORD_LENGTH = 1024
+LINK_COOLDOWN = timedelta(minutes=5)   # one reset (or unblock) mail per account and purpose
+SOURCE_WINDOW = timedelta(minutes=15)
+SOURCE_LIMIT = 10                      # signed-out link requests per source address and window
+LINK_REQUESTS = ("auth.password_reset.request", "auth.unblock_link.request")
 
 
 class SignInStage(StrEnum):
@@ -76,10 +96,6 @@ class Enrolment:
     session_key: str | None = None   # set when enrolment completed a pending sign-in
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def _as(account: Account, actor: Actor) -> Actor:
     """The account itself as actor, keeping where the request came from."""
     return Actor.of(account, source_address=actor.source_address, via=actor.via)
@@ -89,10 +105,57 @@ async def _organisation(account: Account) -> Organisation:
     return await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
 
 
-async def _language(account: Account) -> str:
-    if account.locale in LANGUAGES:
-        return account.locale
-    return (await _organisation(account)).default_language
+async def _mail_link(u: Unit, svc: Services, account: Account, purpose: TokenPurpose) -> None:
+    """Issue a new single-use link of ``purpose`` (the old one dies) and queue its mail in ``u``."""
+    kind, path = {
+        TokenPurpose.RESET: ("password_reset", "password/reset"),
+        TokenPurpose.UNBLOCK: ("account_blocked", "unblock"),
+    }[purpose]
+    lifetime = LIFETIME[purpose]
+    duration = ({"minutes": int(lifetime.total_seconds() // 60)} if purpose is TokenPurpose.RESET
+                else {"hours": int(lifetime.total_seconds() // 3600)})
+    secret = await issue_token(account, purpose, u.now)
+    organisation = await _organisation(account)
+    u.mail(MailSpec(
+        kind=kind, to=account.email, language=mail_language(account, organisation),
+        context={"name": account.first_name, "organisation": organisation.name,
+                 "link": f"{svc.settings.base_url}/{path}/{secret}", **duration},
+        account_id=account.id, organisation_id=organisation.id,
+    ))
+
+
+async def _source_over_limit(svc: Services, actor: Actor) -> bool:
+    """Whether a signed-out source address asked for links too often lately."""
+    if actor.account_id is not None or not actor.source_address:
+        return False
+    asked = await AuditEvent.filter(
+        action__in=LINK_REQUESTS, source_address=actor.source_address, at__gt=svc.now() - SOURCE_WINDOW
+    ).count()
+    return asked >= SOURCE_LIMIT
+
+
+async def _request_link(
+    svc: Services, actor: Actor, action: str, email: str, purpose: TokenPurpose,
+    refusal: Callable[[Account], str | None],
+) -> None:
+    """Mail a link of ``purpose`` to the account with this address, unless refused or held back; silently."""
+    if await _source_over_limit(svc, actor):
+        await record(svc, actor, action, AuditType.UPDATE, outcome=Outcome.REFUSED, details={"reason": "source_limit"})
+        return
+    email = normalise_email(email)[:MAX_EMAIL_LENGTH]
+    account = await Account.get_or_none(email=email) if email else None
+    reason = "unknown_account" if account is None else refusal(account)
+    if reason is None and account is not None and await Token.filter(
+        account_id=account.id, purpose=purpose, created_at__gt=svc.now() - LINK_COOLDOWN
+    ).exists():
+        reason = "cooldown"
+    if reason is not None or account is None:
+        await record(svc, actor, action, AuditType.UPDATE, subject=account, outcome=Outcome.REFUSED,
+                     details={"reason": reason})
+        return
+    async with unit(svc, actor, action, None) as u:
+        await _mail_link(u, svc, account, purpose)
+        u.audit(AuditType.UPDATE, subject=account)
 
 
 async def two_factor_rule(account: Account) -> TwoFactorRule:
@@ -137,16 +200,9 @@ async def _count_failure(svc: Services, actor: Actor, account: Account, action: 
         if account.failed_logins >= MAX_FAILED_ATTEMPTS and account.blocked_at is None:
             account.blocked_at = u.now
             await Account.filter(id=account.id).update(blocked_at=u.now)
-            secret = await issue_token(account, TokenPurpose.UNBLOCK, u.now)
-            organisation = await _organisation(account)
             u.audit(AuditType.UPDATE, subject=account, action="auth.block",
                     details={"failed_logins": account.failed_logins})
-            u.mail(MailSpec(
-                kind="account_blocked", to=account.email, language=await _language(account),
-                context={"name": account.first_name, "organisation": organisation.name,
-                         "link": f"{svc.settings.base_url}/unblock/{secret}", "hours": 24},
-                account_id=account.id, organisation_id=account.organisation_id,  # type: ignore[attr-defined]
-            ))
+            await _mail_link(u, svc, account, TokenPurpose.UNBLOCK)
             u.event(AccountBlocked(account.id))
             await sessions.end_all_sessions(account.id)
 
@@ -307,24 +363,20 @@ async def do_sign_out(svc: Services, actor: Actor, session_key: str | None) -> N
 
 async def do_request_password_reset(svc: Services, actor: Actor, email: str) -> None:
     """Mail a one-hour reset link when an active account has this address; answer the same either way."""
-    email = normalise_email(email)[:MAX_EMAIL_LENGTH]
-    account = await Account.get_or_none(email=email) if email else None
-    if account is None or not account.is_active:
-        await record(svc, actor, "auth.password_reset.request", AuditType.UPDATE,
-                     subject=account, outcome=Outcome.REFUSED,
-                     details={"reason": "unknown_account" if account is None else "deactivated"})
-        return
-    organisation = await _organisation(account)
-    language = await _language(account)
-    async with unit(svc, actor, "auth.password_reset.request", None) as u:
-        secret = await issue_token(account, TokenPurpose.RESET, u.now)
-        u.audit(AuditType.UPDATE, subject=account)
-        u.mail(MailSpec(
-            kind="password_reset", to=account.email, language=language,
-            context={"name": account.first_name, "organisation": organisation.name,
-                     "link": f"{svc.settings.base_url}/password/reset/{secret}", "minutes": 60},
-            account_id=account.id, organisation_id=account.organisation_id,  # type: ignore[attr-defined]
-        ))
+    await _request_link(svc, actor, "auth.password_reset.request", email, TokenPurpose.RESET,
+                        lambda account: None if account.is_active else "deactivated")
+
+
+async def do_send_unblock_link(svc: Services, actor: Actor, email: str) -> None:
+    """Mail a new unblock link when a blocked, active account has this address; answer the same either way.
+
+    Safe for signed-out people (the sign-in help): nothing tells whether the
+    address exists; a refusal is audited like a password-reset request.
+    """
+    await _request_link(
+        svc, actor, "auth.unblock_link.request", email, TokenPurpose.UNBLOCK,
+        lambda account: "deactivated" if not account.is_active else (None if account.is_blocked else "not_blocked"),
+    )
 
 
 async def usable_link(svc: Services, purpose: TokenPurpose, secret: str) -> Token:

@@ -21,12 +21,11 @@ from typing import Any, ClassVar
 from lotse.engine.model import Flow, Outcome
 from lotse.engine.runner import InputsError, Runner, SessionState, UserInput
 from lotse.engine.views import AnyView
-from lotse.platform.accounts.models import Account, TokenPurpose
-from lotse.platform.accounts.tokens import LIFETIME, issue_token
-from lotse.platform.actions import MailSpec, Services, record, unit
+from lotse.platform.accounts.models import Account
+from lotse.platform.actions import Services, record, unit
 from lotse.platform.audit.models import AuditType
 from lotse.platform.audit.models import Outcome as AuditOutcome
-from lotse.platform.auth.actions import MAX_EMAIL_LENGTH, normalise_email
+from lotse.platform.auth.actions import do_send_unblock_link  # noqa: F401  (moved to auth; the adapters import it from here)
 from lotse.platform.errors import NotFoundError, NotPermittedError, ValidationError
 from lotse.platform.events import Event
 from lotse.platform.help.adapters import ANONYMOUS_FLOWS, FlowRepository, make_ports
@@ -285,29 +284,3 @@ async def do_abandon_session(svc: Services, actor: Actor, session: HelpSession, 
         u.event(HelpSessionEnded(session.id, session.flow_id, session.version, Outcome.ABANDONED.value))
     return True
 
-
-async def do_send_unblock_link(svc: Services, actor: Actor, email: str) -> None:
-    """Mail a new unblock link when a blocked, active account has this address; answer the same either way.
-
-    Safe for signed-out people (the sign-in help): nothing tells whether the
-    address exists; a refusal is audited like a password-reset request.
-    """
-    email = normalise_email(email)[:MAX_EMAIL_LENGTH]
-    account = await Account.get_or_none(email=email) if email else None
-    if account is None or not account.is_active or not account.is_blocked:
-        reason = "unknown_account" if account is None else ("deactivated" if not account.is_active else "not_blocked")
-        await record(svc, actor, "auth.unblock_link.request", AuditType.UPDATE, subject=account,
-                     outcome=AuditOutcome.REFUSED, details={"reason": reason})
-        return
-    organisation = await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
-    language = account.locale if account.locale in LANGUAGES else organisation.default_language
-    async with unit(svc, actor, "auth.unblock_link.request", None) as u:
-        secret = await issue_token(account, TokenPurpose.UNBLOCK, u.now)
-        u.audit(AuditType.UPDATE, subject=account)
-        u.mail(MailSpec(
-            kind="account_blocked", to=account.email, language=language,
-            context={"name": account.first_name, "organisation": organisation.name,
-                     "link": f"{svc.settings.base_url}/unblock/{secret}",
-                     "hours": int(LIFETIME[TokenPurpose.UNBLOCK].total_seconds() // 3600)},
-            account_id=account.id, organisation_id=organisation.id,
-        ))

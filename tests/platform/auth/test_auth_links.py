@@ -11,8 +11,10 @@ from lotse.platform.accounts.passwords import verify_password
 from lotse.platform.accounts.sessions import start_session
 from lotse.platform.accounts.tokens import issue_token
 from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
+from lotse.platform.auth.actions import SOURCE_LIMIT, do_request_password_reset
 from lotse.platform.mail.models import OutboxMessage
 from lotse.platform.organisations.models import TwoFactorRule
+from lotse.platform.permissions import Actor
 from tests.factories import make_account, make_org
 from tests.platform.auth.support import cookie
 
@@ -195,10 +197,11 @@ async def test_reset_link_lives_one_hour(svc, clock, client, post_form, minutes,
     assert "/password/forgot" in html  # request a new link
 
 
-async def test_a_new_reset_request_kills_the_earlier_link(svc, client, post_form):
+async def test_a_new_reset_request_kills_the_earlier_link(svc, clock, client, post_form):
     org = await make_org(svc)
     account = await make_account(svc, org)
     await post_form(client, "/password/forgot", email=account.email)
+    clock.advance(minutes=6)  # past the cooldown
     await post_form(client, "/password/forgot", email=account.email)
     first, second = await OutboxMessage.filter(kind="password_reset").order_by("id")
     first_path = re.search(r"/password/reset/\S+", first.body_text).group(0)
@@ -235,3 +238,65 @@ async def test_set_password_needs_csrf(svc, client):
     await account.refresh_from_db()
     assert account.password_hash is None
     assert (await Token.get(account_id=account.id)).used_at is None
+
+
+async def test_reset_mails_are_held_back_for_five_minutes_and_the_answer_stays_the_same(svc, clock, client, post_form):
+    org = await make_org(svc)
+    account = await make_account(svc, org)
+    first = await post_form(client, "/password/forgot", email=account.email)
+    clock.advance(minutes=4)
+    second = await post_form(client, "/password/forgot", email=account.email)
+    unknown = await post_form(client, "/password/forgot", email="nobody@example.org")
+
+    assert first.status_code == second.status_code == unknown.status_code == 200
+    assert await first.get_data() == await second.get_data() == await unknown.get_data()
+    assert await OutboxMessage.filter(kind="password_reset").count() == 1
+    held = await AuditEvent.get(action="auth.password_reset.request", outcome=Outcome.REFUSED, subject_id=account.id)
+    assert held.details == {"reason": "cooldown"}
+
+    clock.advance(minutes=1, seconds=1)
+    await post_form(client, "/password/forgot", email=account.email)
+    assert await OutboxMessage.filter(kind="password_reset").count() == 2
+
+
+async def test_unblock_links_are_held_back_for_five_minutes(svc, clock):
+    from lotse.platform.auth.actions import do_send_unblock_link
+    from lotse.platform.help.actions import do_send_unblock_link as help_alias
+
+    assert help_alias is do_send_unblock_link  # the help code keeps its import
+    org = await make_org(svc)
+    account = await make_account(svc, org, blocked_at=svc.now(), failed_logins=5)
+    actor = Actor.anonymous("192.0.2.7")
+    await do_send_unblock_link(svc, actor, account.email)
+    await do_send_unblock_link(svc, actor, account.email.upper())
+    assert await OutboxMessage.filter(kind="account_blocked", account_id=account.id).count() == 1
+    clock.advance(minutes=6)
+    await do_send_unblock_link(svc, actor, account.email)
+    assert await OutboxMessage.filter(kind="account_blocked", account_id=account.id).count() == 2
+    # A reset mail is another purpose: not held back by the unblock link.
+    await do_request_password_reset(svc, actor, account.email)
+    assert await OutboxMessage.filter(kind="password_reset", account_id=account.id).count() == 1
+
+
+async def test_one_source_address_may_ask_only_so_often(svc, clock):
+    org = await make_org(svc)
+    account = await make_account(svc, org)
+    others = [await make_account(svc, org) for _ in range(2)]
+    noisy = Actor.anonymous("192.0.2.9")
+    for n in range(SOURCE_LIMIT):
+        await do_request_password_reset(svc, noisy, f"nobody{n}@example.org")
+
+    await do_request_password_reset(svc, noisy, account.email)
+    assert not await OutboxMessage.filter(account_id=account.id).exists()
+    assert await AuditEvent.filter(action="auth.password_reset.request", details={"reason": "source_limit"}).exists()
+
+    # Another address, and signed-in people, are not held back.
+    await do_request_password_reset(svc, Actor.anonymous("192.0.2.10"), account.email)
+    assert await OutboxMessage.filter(account_id=account.id).count() == 1
+    secretary = await make_account(svc, org, Role.SECRETARY)
+    await do_request_password_reset(svc, Actor.of(secretary, source_address="192.0.2.9"), others[0].email)
+    assert await OutboxMessage.filter(account_id=others[0].id).count() == 1
+
+    clock.advance(minutes=16)
+    await do_request_password_reset(svc, noisy, others[1].email)
+    assert await OutboxMessage.filter(account_id=others[1].id).count() == 1
