@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any, TypeVar
 
+from lotse.engine import jsontext
 from lotse.engine.expressions import Evaluator, ExpressionError
 from lotse.engine.model import (
     ActionStep,
@@ -204,6 +205,33 @@ def row_maker(cls: type[_T]) -> Callable[[Sequence[Any]], _T]:
     return maker
 
 
+def rows_maker(cls: type[_T]) -> Callable[[Iterable[Sequence[Any]]], tuple[_T, ...]]:
+    """Return a function building a tuple of frozen slots dataclasses from full rows, as :func:`row_maker` does.
+
+    The loop over the rows runs inside the generated function (no call per
+    row), which is what makes restoring a long session cheap; a row of
+    another length goes through the class.
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"cls": cls, "new": object.__new__}
+    args = ", ".join(f"a{i}" for i in range(len(names)))
+    lines = [f"def make(rows, cls=cls, new=new, len=len, {', '.join(f'set_{i}=cls.{n}.__set__' for i, n in enumerate(names))}):"]
+    lines.append("    out = []")
+    lines.append("    append = out.append")
+    lines.append("    for row in rows:")
+    lines.append(f"        if len(row) != {len(names)}:")
+    lines.append("            append(cls(*row))")
+    lines.append("            continue")
+    lines.append(f"        {args}, = row")
+    lines.append("        obj = new(cls)")
+    lines.extend(f"        set_{i}(obj, a{i})" for i in range(len(names)))
+    lines.append("        append(obj)")
+    lines.append("    return tuple(out)")
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own field names
+    maker: Callable[[Iterable[Sequence[Any]]], tuple[_T, ...]] = scope["make"]
+    return maker
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """A flow as entered in this session: the root flow (index 0) or a sub-flow."""
@@ -330,21 +358,30 @@ class SessionState:
             locale=data["locale"],
             user=data["user"],
             org=data["org"],
-            frames=tuple(map(_make_frame, data["frames"])),
-            visits=tuple(map(_make_visit, data["visits"])),
-            records=tuple(map(_make_record, data["records"])),
-            executions=tuple(map(_make_execution, data["executions"])),
-            transcript=tuple(map(_make_event, data["transcript"])),
+            frames=_make_frames(data["frames"]),
+            visits=_make_visits(data["visits"]),
+            records=_make_records(data["records"]),
+            executions=_make_executions(data["executions"]),
+            transcript=_make_events(data["transcript"]),
             outcome=Outcome(outcome) if outcome else None,
         )
 
+    def to_json(self) -> str:
+        """Return the state as compact JSON text: ``to_dict`` encoded (with ``orjson`` when installed)."""
+        return jsontext.dumps(self.to_dict())
 
-_make_frame = row_maker(Frame)
-_make_visit = row_maker(Visit)
-_make_record = row_maker(Record)
-_make_execution = row_maker(Execution)
-_make_event = row_maker(Event)
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SessionState:
+        """Rebuild the state from JSON text of :meth:`to_dict` data (as :meth:`to_json` writes it)."""
+        return cls.from_dict(jsontext.loads(text))
+
+
 _make_history_entry = row_maker(HistoryEntry)
+_make_frames = rows_maker(Frame)
+_make_visits = rows_maker(Visit)
+_make_records = rows_maker(Record)
+_make_executions = rows_maker(Execution)
+_make_events = rows_maker(Event)
 
 
 class InputsError(ValueError):
