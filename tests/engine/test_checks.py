@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN, FLOWS
 
 from lotse.engine.catalogue import FileCatalogue
 from lotse.engine.checks import check_paths
 from lotse.engine.problems import ProblemCode
+from tests.engine.support import BROKEN, FLOWS
 
 BROKEN_FILES = sorted(BROKEN.glob("*.yaml"))
 

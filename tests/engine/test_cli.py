@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import BROKEN, FLOWS, HERE, load
 
 from lotse.engine.catalogue import FileCatalogue
 from lotse.engine.cli import main, make_flows_group
 from lotse.engine.testing import load_scenarios, run_case_sync
+from tests.engine.support import BROKEN, FLOWS, HERE, load
 
 GROUP = make_flows_group(lambda: FileCatalogue.from_path(HERE / "catalogue.yaml"))
 DIRS = ["--flows-dir", str(FLOWS)]

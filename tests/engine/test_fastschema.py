@@ -9,12 +9,12 @@ from typing import Any
 
 import jsonschema
 import yaml
-from conftest import BROKEN, FLOWS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lotse.engine.fastschema import compile_schema
 from lotse.engine.loader import _validators, flow_schema_text, load_flow
+from tests.engine.support import BROKEN, FLOWS
 
 SCHEMA = json.loads(flow_schema_text())
 SLOW = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract
 from click.testing import CliRunner
-from conftest import FLOWS, load
 
 from lotse.engine.catalogue import FileCatalogue
 from lotse.engine.checks import check_paths
 from lotse.engine.cli import make_flows_group
 from lotse.engine.i18n import PoTranslations, extract_flows, load_po, po_path
 from lotse.engine.problems import ProblemCode
+from tests.engine.support import FLOWS, load
 
 
 def extracted(name: str) -> dict[str, str]:

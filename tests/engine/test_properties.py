@@ -8,7 +8,6 @@ import copy
 from typing import Any
 
 import yaml
-from conftest import FLOWS, load
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +38,7 @@ from lotse.engine.views import (
     InfoView,
     QuestionView,
 )
+from tests.engine.support import FLOWS, load
 
 CATALOGUE = FileCatalogue.from_path(FLOWS.parent / "catalogue.yaml")
 EVALUATOR = Evaluator()

@@ -6,8 +6,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from conftest import load
-
 from lotse.engine.catalogue import FileCatalogue
 from lotse.engine.loader import load_flow
 from lotse.engine.local import DictFlows, FakeClock, RecordingExecutor, StaticFacts
@@ -34,6 +32,7 @@ from lotse.engine.views import (
     NoticeCode,
     QuestionView,
 )
+from tests.engine.support import load
 
 EVA = {"therapist": {"name": "Eva <b>Jansen</b>", "email": "eva@example.org"}}
 
