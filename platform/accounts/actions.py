@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from tortoise.exceptions import IntegrityError
 
-from lotse.platform.accounts.models import Account, AccountStatus, Role, TokenPurpose
+from lotse.platform.accounts.models import Account, AccountStatus, Role, Token, TokenPurpose
 from lotse.platform.accounts.sessions import end_all_sessions
 from lotse.platform.accounts.tokens import LIFETIME, issue_token
 from lotse.platform.accounts.validation import EXTERNAL_REF_MAX, clean_account_data
@@ -400,6 +400,9 @@ async def do_unblock_account(svc: Services, actor: Actor, account: Account) -> N
         account.failed_logins = 0
         account.updated_at = u.now
         await account.save(update_fields=["blocked_at", "failed_logins", "updated_at"])
+        # The link in the "account blocked" mail is of no use any more: it dies.
+        await Token.filter(account_id=account.id, purpose=TokenPurpose.UNBLOCK, used_at=None,
+                           revoked_at=None).update(revoked_at=u.now)
         u.audit(AuditType.UPDATE, subject=account, details={"blocked": False})
         u.event(AccountUnblocked(account.id))
 

@@ -217,6 +217,21 @@ async def test_unblock(svc):
     assert caught.value.code == "not_blocked"
 
 
+async def test_unblocking_by_a_professional_kills_the_mailed_unblock_link(svc):
+    from lotse.platform.accounts.tokens import issue_token
+
+    org = await make_org(svc)
+    admin = await make_account(svc, org, Role.APP_ADMIN)
+    therapist = await make_account(svc, org, Role.THERAPIST, failed_logins=5, blocked_at=svc.now())
+    secret = await issue_token(therapist, TokenPurpose.UNBLOCK, svc.now())
+    reset = await issue_token(therapist, TokenPurpose.RESET, svc.now())
+
+    await actions.do_unblock_account(svc, Actor.of(admin), therapist)
+
+    assert (await check_token(secret, TokenPurpose.UNBLOCK, svc.now())).state is TokenState.USED
+    assert (await check_token(reset, TokenPurpose.RESET, svc.now())).state is TokenState.VALID
+
+
 async def test_reset_two_factor_of_professional_mails_the_owner(svc):
     org = await make_org(svc, default_language="nl")
     admin = await make_account(svc, org, Role.APP_ADMIN)

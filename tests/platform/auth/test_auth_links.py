@@ -300,3 +300,21 @@ async def test_one_source_address_may_ask_only_so_often(svc, clock):
     clock.advance(minutes=16)
     await do_request_password_reset(svc, noisy, others[1].email)
     assert await OutboxMessage.filter(account_id=others[1].id).count() == 1
+
+
+async def test_sign_in_audit_rows_carry_no_addresses_or_names(svc, client, post_form):
+    from lotse.platform.auth.actions import do_send_unblock_link
+
+    org = await make_org(svc)
+    account = await make_account(svc, org, first_name="Henrike", last_name="Vogelsang")
+    await post_form(client, "/sign-in", email="nobody.here@example.org", password="wrong")
+    await post_form(client, "/sign-in", email=account.email, password="wrong")
+    await post_form(client, "/password/forgot", email="nobody.else@example.org")
+    await post_form(client, "/password/forgot", email=account.email)
+    await do_send_unblock_link(svc, Actor.anonymous("192.0.2.1"), account.email)
+
+    rows = await AuditEvent.all()
+    assert len(rows) >= 5
+    text = " ".join(f"{row.details} {row.reason}" for row in rows)
+    for personal in ("@", "nobody", "Henrike", "Vogelsang"):
+        assert personal not in text
