@@ -34,8 +34,11 @@ class Event:
 class EventBus(Protocol):
     async def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
 
-    def subscribe(self, *topics: str) -> Any:
-        """Return an async context manager yielding an async iterator of ``(topic, payload)``."""
+    def subscribe(self, *topics: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None) -> Any:
+        """Return an async context manager yielding an async iterator of ``(topic, payload)``.
+
+        With ``queue``, events go into that queue instead (several subscriptions may share
+        one, and a reader needs no task per subscription); the iterator then reads it."""
         ...
 
     async def close(self) -> None: ...
@@ -49,24 +52,47 @@ class InProcessBus:
         self._queue_size = queue_size
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(topic, ())) + list(self._subscribers.get("*", ())):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait((topic, payload))
+        deliver((topic, payload), self._subscribers.get(topic, ()), self._subscribers.get("*", ()))
 
     @asynccontextmanager
-    async def subscribe(self, *topics: str) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
-        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(self._queue_size)
+    async def subscribe(self, *topics: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None,
+                        ) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
+        if queue is None:
+            queue = asyncio.Queue(self._queue_size)
         for topic in topics:
             self._subscribers.setdefault(topic, set()).add(queue)
         try:
             yield _drain(queue)
         finally:
             for topic in topics:
-                self._subscribers.get(topic, set()).discard(queue)
+                queues = self._subscribers.get(topic)
+                if queues is not None:
+                    queues.discard(queue)
+                    if not queues:
+                        del self._subscribers[topic]
 
     async def close(self) -> None:
         self._subscribers.clear()
+
+
+def deliver(item: tuple[str, dict[str, Any]], *groups: Any) -> None:
+    """Put ``item`` into every queue of ``groups`` once (a shared queue may appear in several);
+    a full queue loses its oldest item."""
+    if len(groups) == 1:  # one set: no queue twice
+        for queue in list(groups[0]):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(item)
+        return
+    seen: set[int] = set()
+    for group in groups:
+        for queue in list(group):
+            if id(queue) in seen:
+                continue
+            seen.add(id(queue))
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(item)
 
 
 async def _drain(queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> AsyncIterator[tuple[str, dict[str, Any]]]:

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from lotse.platform.events import InProcessBus
+from lotse.platform.events import InProcessBus, deliver
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,9 @@ class RedisBus:
         await self._redis.publish(PREFIX + topic, json.dumps([topic, payload], separators=(",", ":")))
 
     @asynccontextmanager
-    async def subscribe(self, *topics: str) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
-        async with self._local.subscribe(*topics) as events:
+    async def subscribe(self, *topics: str, queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None,
+                        ) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
+        async with self._local.subscribe(*topics, queue=queue) as events:
             await self._add(topics)
             try:
                 yield events
@@ -159,13 +160,12 @@ class RedisBus:
     def _deliver(self, topic: str, payload: dict[str, Any], *, pattern: bool) -> None:
         # InProcessBus.publish is a coroutine but never awaits anything; run it to completion here.
         local = self._local
-        queues = list(local._subscribers.get("*", ())) if pattern else list(local._subscribers.get(topic, ()))
-        if not pattern and self._counts.get("*"):
-            queues += list(local._subscribers.get("*", ()))
-        for queue in queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait((topic, payload))
+        if pattern:
+            deliver((topic, payload), local._subscribers.get("*", ()))
+        elif self._counts.get("*"):
+            deliver((topic, payload), local._subscribers.get(topic, ()), local._subscribers.get("*", ()))
+        else:
+            deliver((topic, payload), local._subscribers.get(topic, ()))
 
     async def close(self) -> None:
         self._closed = True

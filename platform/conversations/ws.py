@@ -82,52 +82,42 @@ def _refuse(status: int) -> Response:
     return Response("", status=status)
 
 
+_CLOSED: tuple[str, dict[str, Any]] = ("", {})  # put into the queue when the client goes away
+
+
 class Connection:
-    """One open socket: its subscriptions, and the conversations it may see."""
+    """One open socket: its subscriptions (all delivering into one queue, no task of their own),
+    and the conversations it may see."""
 
     def __init__(self, svc: Services, me: Actor) -> None:
         self.svc = svc
         self.me = me
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self.subscriptions: dict[str, Any] = {}
         self.visible: set[int] = set()
 
     async def follow(self, *topics: str) -> None:
-        """Subscribe to ``topics`` (one subscription, one task); return once it is live."""
+        """Subscribe to ``topics`` (one subscription); return once it is live."""
         topics = tuple(t for t in topics if t not in self.subscriptions)
         if not topics:
             return
-        ready = asyncio.get_running_loop().create_future()
-
-        async def pump() -> None:
-            try:
-                async with self.svc.bus.subscribe(*topics) as events:
-                    ready.set_result(None)
-                    async for item in events:
-                        self.queue.put_nowait(item)
-            except Exception as error:
-                if not ready.done():
-                    ready.set_exception(error)
-                raise
-
-        task = asyncio.create_task(pump())
+        subscription = self.svc.bus.subscribe(*topics, queue=self.queue)
+        await subscription.__aenter__()
         for topic in topics:
-            self.subscriptions[topic] = task
-        await ready
+            self.subscriptions[topic] = subscription
 
-    def unfollow(self, topic: str) -> None:
-        task = self.subscriptions.pop(topic, None)
-        if task is not None and task not in self.subscriptions.values():
-            task.cancel()
+    async def unfollow(self, topic: str) -> None:
+        subscription = self.subscriptions.pop(topic, None)
+        if subscription is not None and subscription not in self.subscriptions.values():
+            with contextlib.suppress(Exception):
+                await subscription.__aexit__(None, None, None)
 
     async def close(self) -> None:
-        tasks = list(set(self.subscriptions.values()))
+        subscriptions = list({id(s): s for s in self.subscriptions.values()}.values())
         self.subscriptions.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.__aexit__(None, None, None)
 
     async def still_participates(self, conversation_id: int) -> bool:
         return await ChatParticipant.filter(conversation_id=conversation_id, account_id=self.me.account_id,
@@ -175,14 +165,13 @@ async def socket() -> Any:
         background.append(asyncio.create_task(_receive(svc, me, single)))
         if getattr(tracker, "needs_refresh", False):
             background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
+        for task in background:  # the client went away (or the heartbeat failed)
+            task.add_done_callback(lambda _task: connection.queue.put_nowait(_CLOSED))
         while True:
-            getter = asyncio.ensure_future(connection.queue.get())
-            done, _pending = await asyncio.wait([getter, *background], return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break  # the client went away (or the heartbeat failed)
-            _topic, payload = getter.result()
-            outgoing = await _filter(connection, single, payload)
+            item = await connection.queue.get()
+            if item is _CLOSED:
+                break
+            outgoing = await _filter(connection, single, item[1])
             if outgoing is not None:
                 await websocket.send(outgoing)
     finally:
@@ -214,7 +203,7 @@ async def _filter(connection: Connection, single: Conversation | None, payload: 
         else:
             connection.visible.discard(conversation_id)
             if single is None:
-                connection.unfollow(f"conversation.{conversation_id}")
+                await connection.unfollow(f"conversation.{conversation_id}")
             return encode(payload)  # the last thing a former participant hears
     if kind == "conversation.deleted":
         connection.visible.discard(conversation_id)
