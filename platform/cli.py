@@ -15,6 +15,7 @@ Every command that changes something calls the same actions as the web app.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -57,12 +58,29 @@ def _serve(host: str, port: int, banner: Callable[[str], None] | None = None) ->
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    _without_websocket_compression()
     url = f"http://{host}:{port}/"
     if banner:
         banner(url)
     else:
         click.echo(f"Lotse is running at {url}")
+    gc.collect()
+    gc.freeze()  # start-up objects are never freed: keep later collections from scanning them
     asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
+def _without_websocket_compression() -> None:
+    """Decline permessage-deflate: its zlib state costs 100+ KB per open socket, and our frames
+    are small JSON. Hypercorn 0.18 has no setting for it, so its offer is replaced by one
+    that accepts nothing."""
+    from hypercorn.protocol import ws_stream
+    from wsproto.extensions import PerMessageDeflate
+
+    class Declined(PerMessageDeflate):
+        def accept(self, offer: str) -> None:  # type: ignore[override]
+            return None
+
+    ws_stream.PerMessageDeflate = Declined  # type: ignore[misc]
 
 
 @main.command()
