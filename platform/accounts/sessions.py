@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
 from lotse.platform.accounts.models import Account, WebSession
+from lotse.platform.accounts.tokens import hash_secret
 
 IDLE_TIMEOUT = timedelta(hours=8)
 TWO_FACTOR_WINDOW = timedelta(minutes=10)
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 async def start_session(account: Account, now: datetime, *, pending_two_factor: bool, source_address: str = "") -> str:
     """Create a session and return the cookie value."""
     key = secrets.token_urlsafe(32)
     await WebSession.create(
-        key_hash=_hash(key), account=account, created_at=now, last_seen_at=now,
+        key_hash=hash_secret(key), account=account, created_at=now, last_seen_at=now,
         pending_two_factor=pending_two_factor, source_address=source_address[:64],
     )
     return key
@@ -31,7 +27,7 @@ async def load_session(key: str | None, now: datetime) -> WebSession | None:
     if not key:
         return None
     # One query for session, account and organisation: every signed-in request needs all three.
-    session = await WebSession.get_or_none(key_hash=_hash(key)).select_related("account__organisation")
+    session = await WebSession.get_or_none(key_hash=hash_secret(key)).select_related("account__organisation")
     if session is None:
         return None
     limit = TWO_FACTOR_WINDOW if session.pending_two_factor else IDLE_TIMEOUT
@@ -47,7 +43,7 @@ async def load_session(key: str | None, now: datetime) -> WebSession | None:
 
 async def end_session(key: str | None) -> None:
     if key:
-        await WebSession.filter(key_hash=_hash(key)).delete()
+        await WebSession.filter(key_hash=hash_secret(key)).delete()
 
 
 async def end_all_sessions(account_id: int) -> None:

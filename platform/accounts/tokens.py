@@ -35,7 +35,8 @@ class TokenCheck:
     token: Token | None
 
 
-def _hash(secret: str) -> str:
+def hash_secret(secret: str) -> str:
+    """Return the SHA-256 (hex) under which a link secret or a session key is stored; a pepper would go here."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -44,14 +45,14 @@ async def issue_token(account: Account, purpose: TokenPurpose, now: datetime) ->
     await Token.filter(account_id=account.id, purpose=purpose, used_at=None, revoked_at=None).update(revoked_at=now)
     secret = secrets.token_urlsafe(32)
     await Token.create(
-        account=account, purpose=purpose, secret_hash=_hash(secret), created_at=now, expires_at=now + LIFETIME[purpose]
+        account=account, purpose=purpose, secret_hash=hash_secret(secret), created_at=now, expires_at=now + LIFETIME[purpose]
     )
     return secret
 
 
 async def check_token(secret: str, purpose: TokenPurpose, now: datetime) -> TokenCheck:
     """Say whether a link is valid, expired, used (or superseded) or unknown."""
-    token = await Token.get_or_none(secret_hash=_hash(secret), purpose=purpose).select_related("account")
+    token = await Token.get_or_none(secret_hash=hash_secret(secret), purpose=purpose).select_related("account")
     if token is None:
         return TokenCheck(TokenState.UNKNOWN, None)
     if token.used_at is not None or token.revoked_at is not None:

@@ -15,6 +15,7 @@ from quart import Blueprint, flash, g, redirect, request, url_for
 
 from lotse.platform.accounts import actions, queries
 from lotse.platform.accounts.models import Account, Gender, Role
+from lotse.platform.accounts.roles import ROLE_NAMES
 from lotse.platform.errors import ConflictError, NotFoundError, NotPermittedError, ValidationError
 from lotse.platform.i18n import LazyText, _, _l
 from lotse.platform.organisations.models import ExternalAccounts, FieldRule, Organisation
@@ -23,15 +24,6 @@ from lotse.platform.web import actor, form_data, render, services, signed_in
 
 blueprint = Blueprint("accounts", __name__)
 
-ROLE_NAMES: dict[Role, LazyText] = {
-    Role.CLIENT: _l("Client"),
-    Role.THERAPIST: _l("Therapist"),
-    Role.SUPERVISOR: _l("Supervisor"),
-    Role.SECRETARY: _l("Secretary"),
-    Role.APP_ADMIN: _l("Application admin"),
-    Role.CONTENT_EDITOR: _l("Content editor"),
-    Role.SERVICEDESK: _l("Service desk"),
-}
 GENDER_NAMES: dict[Gender, LazyText] = {
     Gender.FEMALE: _l("Female"),
     Gender.MALE: _l("Male"),

@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lotse.platform import i18n
 from lotse.platform.accounts.models import Account, Role
+from lotse.platform.accounts.roles import (
+    role_label,  # the audit pages and the dossier call it from here
+)
 from lotse.platform.actions import Services, record
 from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
 from lotse.platform.errors import NotPermittedError, ValidationError
@@ -149,22 +152,6 @@ ACTION_DESCRIPTIONS: Mapping[str, LazyText] = {
 def describe_action(name: str) -> LazyText | str:
     """Return the action in plain words, or its raw name when none is known."""
     return ACTION_DESCRIPTIONS.get(name, name)
-
-
-def role_label(role: str) -> str:
-    """Return a role (as stored in audit rows) in words, in the current language."""
-    labels = {
-        Role.CLIENT.value: pgettext("audit role", "Client"),
-        Role.THERAPIST.value: pgettext("audit role", "Therapist"),
-        Role.SUPERVISOR.value: pgettext("audit role", "Supervisor"),
-        Role.SECRETARY.value: pgettext("audit role", "Secretary"),
-        Role.APP_ADMIN.value: pgettext("audit role", "Application admin"),
-        Role.CONTENT_EDITOR.value: pgettext("audit role", "Content editor"),
-        Role.SERVICEDESK.value: pgettext("audit role", "Service desk"),
-        "system": pgettext("audit role", "Lotse (automatic)"),
-        "anonymous": pgettext("audit role", "Not signed in"),
-    }
-    return labels.get(role, role)
 
 
 def event_type_label(event_type: str) -> str:

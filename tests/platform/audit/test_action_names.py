@@ -121,3 +121,31 @@ def test_a_recorded_name_is_described_and_an_unknown_one_stays_raw():
     assert describe_action("auth.password.change").render("de") == "Passwort geändert"  # type: ignore[union-attr]
     assert describe_action("auth.recovery_code.use").render("nl") == "Herstelcode gebruikt"  # type: ignore[union-attr]
     assert describe_action("something.new") == "something.new"
+
+
+@pytest.mark.parametrize(("role", "language", "words"), [
+    ("therapist", "de", "Therapeut:in"), ("secretary", "nl", "Secretaresse"),
+    ("system", "de", "Lotse (automatisch)"), ("anonymous", "nl", "Niet aangemeld"), ("someone_new", "de", "someone_new"),
+])
+def test_roles_are_named_from_one_table(role, language, words):
+    from lotse.platform import i18n
+    from lotse.platform.accounts.models import Role
+    from lotse.platform.accounts.roles import ROLE_NAMES
+    from lotse.platform.audit.queries import role_label
+
+    token = i18n.current_locale.set(language)
+    try:
+        assert role_label(role) == words
+        if role in {r.value for r in Role}:
+            assert role_label(role) == str(ROLE_NAMES[Role(role)])
+    finally:
+        i18n.current_locale.reset(token)
+
+
+def test_sessions_and_links_hash_with_one_function():
+    import hashlib
+
+    from lotse.platform.accounts import sessions, tokens
+
+    assert tokens.hash_secret("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert sessions.hash_secret is tokens.hash_secret
