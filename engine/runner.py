@@ -682,7 +682,11 @@ class Runner:
                     return False
                 self._record(work, "answer", cleaned)
                 work.transcript.append(Event(now, "answered", flow.id, step.id, {"values": cleaned}))
-                context["answers"] = work.values(work.here.frame, "answer")
+                if self._needed_facts(flow, step):
+                    # Facts are fresh at each step: their arguments may use the answer just given.
+                    context = await self._context(work, flows, ports)
+                else:
+                    context["answers"] = work.values(work.here.frame, "answer")
                 self._go(work, self._choose(work, flow, step.id, step.next, context), now)
                 return True
             case ChecklistStep(), Tick(items=items, all_items=all_items):

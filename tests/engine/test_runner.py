@@ -244,3 +244,40 @@ def test_inputs_from_json() -> None:
     assert input_from_data({"back": 3}) == Back(3)
     assert input_from_data({"confirm": True, "step": "a"}) == Confirm("a")
     assert input_from_data({"nonsense": 1}).code == "invalid_input"  # type: ignore[union-attr]
+
+
+FORM_THEN_FACT = """\
+flow: form-fact
+version: 1
+title: T
+audience: [client]
+facts:
+  c: {fact: account.state, args: {email: "{{ answers['f'].email }}"}}
+start: f
+steps:
+  f:
+    type: form
+    text: Your address?
+    fields:
+      email: {type: email, label: E-mail}
+    next: [{when: "facts.c", goto: a}, {goto: b}]
+  a: {type: end, outcome: resolved}
+  b: {type: end, outcome: not_resolved}
+"""
+
+
+async def test_a_forms_next_conditions_see_facts_of_the_answer_just_given(
+    executor: RecordingExecutor, clock: FakeClock
+) -> None:
+    """Facts are fresh at each step: a fact whose arguments use the form's own answer sees that answer."""
+    result = load_flow(FORM_THEN_FACT)
+    assert result.flow is not None, result.problems
+    facts = StaticFacts({"account.state": lambda args: args.get("email") == "known@example.org"})
+    ports = Ports(executor, facts, DictFlows(), clock)
+    runner = Runner()
+    for email, end in (("known@example.org", "a"), ("other@example.org", "b")):
+        state, _ = await runner.start(result.flow, ports, session_id=email)
+        state, view = await runner.advance(result.flow, state, Submit({"email": email}), ports)
+        assert isinstance(view, EndView)
+        assert state.path()[-1] == end
+    assert ("account.state", {"email": "known@example.org"}) in facts.asked
