@@ -1,8 +1,7 @@
 """Every scenario case of the shipped flows (``flows/tests/*.yaml``) as a pytest case.
 
-Passes with zero flows: the parameter list is then empty. The catalogue is
-the platform's once it provides one; until then facts and actions fall back
-to the stubs in the cases.
+Passes with zero flows: the parameter list is then empty. The scenarios run
+against the platform's catalogue (``lotse.platform.help.catalogue``).
 """
 
 from __future__ import annotations
@@ -19,13 +18,11 @@ SHIPPED = Path(__file__).resolve().parents[2] / "flows"
 CASES = collect_cases(SHIPPED)
 
 
-def shipped_catalogue() -> Catalogue | None:
-    try:
-        from lotse.platform.catalogue import build_catalogue  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    catalogue: Catalogue = build_catalogue()
-    return catalogue
+def shipped_catalogue() -> Catalogue:
+    """The platform's real catalogue, so that a scenario cannot use an action or fact it lacks."""
+    from lotse.platform.help.catalogue import platform_catalogue
+
+    return platform_catalogue()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -39,3 +36,9 @@ def test_shipped_scenario(case: ScenarioCase) -> None:
 
 def test_collection_works_on_the_shipped_directory() -> None:
     assert all(case.flow_id for case in CASES)
+
+
+def test_the_scenarios_use_the_platforms_catalogue() -> None:
+    catalogue = shipped_catalogue()
+    assert catalogue.action("account.send_unblock_link") is not None
+    assert catalogue.action("no.such_action") is None
