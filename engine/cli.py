@@ -462,6 +462,7 @@ def _write_atomically(path: Path, catalog: Catalog, **options: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; catalogues are ordinary source files
         with os.fdopen(fd, "wb") as handle:
             handle.write(buffer.getvalue())
         os.replace(tmp, path)

@@ -103,3 +103,16 @@ def test_failed_extract_writes_nothing(tmp_path: Path) -> None:
     assert "nothing was written" in result.output
     assert 'msgstr "Y"' in po.read_text(encoding="utf-8")
     assert not (locales / "flows.pot").exists()
+
+
+def test_extract_writes_files_others_can_read(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files; catalogues are read by the app's own user and by translators' tools."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "login-help.yaml").write_bytes((FLOWS / "login-help.yaml").read_bytes())
+    locales = tmp_path / "locales"
+    group = make_flows_group(lambda: FileCatalogue.from_data({"actions": {}, "facts": {}}))
+    result = CliRunner().invoke(group, ["extract", "--flows-dir", str(flows), "--locales-dir", str(locales)])
+    assert result.exit_code == 0, result.output
+    written = [locales / "flows.pot", po_path(locales, "de"), po_path(locales, "nl")]
+    assert [oct(path.stat().st_mode & 0o777) for path in written] == [oct(0o644)] * 3
