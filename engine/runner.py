@@ -992,8 +992,12 @@ class Runner:
         }
         if flow is None or step is None or (work.outcome is not None and not isinstance(step, EndStep)):
             outcome = work.outcome or Outcome.NOT_RESOLVED
-            message = work.problems[-1].message if work.problems else "This flow cannot go on."
-            return EndView(**common, text=self.renderer.html(f"This flow cannot go on: {message}"), outcome=outcome)
+            message = work.problems[-1].message if work.problems else "no reason known"
+            # No English text for people: the notice's code is theirs to translate; its text (and the
+            # problems) are for the flow's authors.
+            stuck = Notice(NoticeCode.CANNOT_GO_ON, f"This flow cannot go on: {message}", here.step)
+            common["notices"] = (*common["notices"], stuck)
+            return EndView(**common, text="", outcome=outcome)
         context = await self._context(work, flows, ports)
         key = step.id
         match step:

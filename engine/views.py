@@ -25,6 +25,7 @@ class NoticeCode(StrEnum):
     ANSWERED_FROM_DATA = "answered_from_data"
     ALREADY_ANSWERED = "already_answered"
     ACTION_FAILED = "action_failed"
+    CANNOT_GO_ON = "cannot_go_on"          # the flow is stuck (a broken flow): the session ended
 
 
 @dataclass(frozen=True, slots=True)

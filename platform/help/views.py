@@ -380,6 +380,9 @@ def _page(flow: Flow, row: HelpSession, state: SessionState, view: AnyView, who:
             notices.append(_("This step was already answered; nothing changed."))
         elif notice.code is NoticeCode.ACTION_FAILED:
             notices.append(_("The action did not succeed."))
+        elif notice.code is NoticeCode.CANNOT_GO_ON:
+            notices.append(_("This help cannot go on from here, so it has ended. Please start it again, "
+                             "or ask your organisation for help."))
     previous = [_("This was already done at %(time)s. Confirming again runs it once more.", time=_time(n.at))
                 for n in getattr(view, "previous_runs", ())]
     return {

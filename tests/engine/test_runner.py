@@ -214,6 +214,10 @@ async def test_every_session_ends_with_an_outcome_even_when_stuck(ports: Ports) 
     assert isinstance(view, EndView)
     assert state.outcome is Outcome.NOT_RESOLVED
     assert view.problems[0].code == "stuck"
+    # No English sentence for people; a notice code the platform translates.
+    assert view.text == ""
+    assert [n.code for n in view.notices] == [NoticeCode.CANNOT_GO_ON]
+    assert "cannot go on" in view.notices[0].text
 
 
 async def test_wrong_input_is_a_problem_not_an_exception(ports: Ports) -> None:
