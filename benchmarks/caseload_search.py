@@ -138,7 +138,7 @@ async def _empty_postgres() -> None:
 
     conn = connections.get("default")
     rows = await conn.execute_query_dict("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-    names = ", ".join(f'"{row["tablename"]}"' for row in rows)
+    names = ", ".join(f'"{row["tablename"]}"' for row in rows if row["tablename"] != "tortoise_migrations")
     if names:
         await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
@@ -165,9 +165,9 @@ async def run(args: argparse.Namespace) -> None:
     await init_db(settings.database_url)
     if not settings.is_sqlite:
         await _empty_postgres()
-        from lotse.platform.db import create_schema
+        from lotse.platform.db import install_extras
 
-        await create_schema(settings.database_url)
+        await install_extras(settings.database_url)
     started = time.perf_counter()
     professional_ids, _fragments = await seed(args.clients, args.professionals, rng)
     print(f"database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}; seeded {args.clients:,} clients across "

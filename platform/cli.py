@@ -124,12 +124,40 @@ def db() -> None:
 
 @db.command("migrate")
 def db_migrate() -> None:
-    """Create the schema, or bring it up to date."""
+    """Apply pending schema migrations (the app also does this when it starts)."""
+    from lotse.platform.db import close_db, init_db, migrate
 
-    async def work() -> None:
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            click.echo(f"applied {app_label}.{name}")
+
+    async def main() -> None:
+        settings = load_settings()
+        await migrate(settings.database_url, progress=progress)
+        await init_db(settings.database_url)  # and the SQL extras (triggers, search indexes)
+        await close_db()
         click.echo("Database schema is up to date.")
 
-    run_with_db(work)
+    asyncio.run(main())
+
+
+@db.command("makemigrations")
+@click.option("--name", default=None, help="A word or two for the file name.")
+@click.option("--check", is_flag=True, help="Only say whether a migration is missing (exit 1 if so).")
+def db_makemigrations(name: str | None, check: bool) -> None:
+    """Write a migration for model changes (developers; commit the file)."""
+    from lotse.platform.db import make_migrations, pending_model_changes
+
+    if check:
+        changes = asyncio.run(pending_model_changes())
+        for change in changes:
+            click.echo(change)
+        if changes:
+            raise SystemExit(1)
+        click.echo("No model changes without a migration.")
+        return
+    paths = asyncio.run(make_migrations(name))
+    click.echo("\n".join(paths) if paths else "No model changes.")
 
 
 def _mount_optional(group: click.Group, module_name: str, attribute: str) -> None:

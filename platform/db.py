@@ -1,5 +1,10 @@
 """Tortoise set-up: one app label ``lotse``, SQLite by default, PostgreSQL by URL.
 
+The schema is built by the migrations in ``lotse.platform.migrations``
+(Tortoise's own), applied at every start and by ``lotse db migrate``; what the
+ORM cannot express (append-only triggers, trigram search indexes) is
+idempotent SQL run after them (``install_extras``).
+
 Tortoise 1.x keeps its state in a context variable; Quart runs start-up in
 another task than requests, so the app initialises with
 ``_enable_global_fallback=True`` (see TOOLCHAIN.md) instead of
@@ -8,6 +13,7 @@ another task than requests, so the app initialises with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -41,36 +47,88 @@ _APPEND_ONLY_POSTGRES = [
 ]
 
 
+MIGRATIONS_MODULE = "lotse.platform.migrations"
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
         "connections": {"default": database_url},
-        "apps": {"lotse": {"models": list(MODEL_MODULES), "default_connection": "default"}},
+        "apps": {
+            "lotse": {"models": list(MODEL_MODULES), "default_connection": "default", "migrations": MIGRATIONS_MODULE}
+        },
         "use_tz": True,
         "timezone": "UTC",
     }
 
 
 async def init_db(database_url: str, *, create: bool = True) -> None:
-    """Connect, and create or complete the schema when ``create`` is set."""
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    """Connect; with ``create``, apply pending migrations and the raw-SQL extras first."""
     if create:
-        await create_schema(database_url)
-
-
-async def create_schema(database_url: str) -> None:
-    """Create missing tables and the triggers that keep the audit log append-only."""
-    await Tortoise.generate_schemas(safe=True)
+        await migrate(database_url)
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     conn = connections.get("default")
-    statements = _APPEND_ONLY_SQLITE if database_url.startswith("sqlite") else _APPEND_ONLY_POSTGRES
-    for statement in statements:
-        await conn.execute_script(statement)
     if database_url.startswith("sqlite"):
         # WAL makes synchronous=NORMAL safe (a crash loses at most the last commits,
         # never consistency) and saves a disk sync per commit.
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+    if create:
+        await install_extras(database_url)
+
+
+async def migrate(database_url: str, *, progress: Callable[[str, str, str], object] | None = None) -> None:
+    """Apply every pending migration of ``lotse.platform.migrations``."""
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    try:
+        await run_migrations(config=tortoise_config(database_url), progress=progress)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def pending_model_changes() -> list[str]:
+    """Describe model changes that no migration covers yet (empty when in step)."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.autodetector import MigrationAutodetector
+
+    config = tortoise_config("sqlite://:memory:")
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        detector = MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]})
+        writers = await detector.changes()
+        return [f"{writer.app_label}: {operation.describe()}" for writer in writers for operation in writer.operations]
+
+
+async def make_migrations(name: str | None = None) -> list[str]:
+    """Write a migration for model changes; return the files written."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.autodetector import MigrationAutodetector
+    from tortoise.migrations.writer import format_migration_name
+
+    config = tortoise_config("sqlite://:memory:")
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        writers = await MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]}).changes()
+        paths = []
+        for writer in writers:
+            if name:
+                writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)
+            paths.append(str(writer.write()))
+        return paths
+
+
+async def install_extras(database_url: str) -> None:
+    """Idempotent SQL that the ORM cannot express: append-only triggers, search indexes.
+
+    Run after the migrations on every start; each statement checks for itself
+    (IF NOT EXISTS / OR REPLACE), so a new extra reaches existing databases too.
+    """
+    conn = connections.get("default")
+    is_sqlite = database_url.startswith("sqlite")
+    for statement in _APPEND_ONLY_SQLITE if is_sqlite else _APPEND_ONLY_POSTGRES:
+        await conn.execute_script(statement)
     from lotse.platform.caseload.search import create_search_schema
 
-    await create_search_schema(conn, is_sqlite=database_url.startswith("sqlite"))
+    await create_search_schema(conn, is_sqlite=is_sqlite)
 
 
 async def close_db() -> None:

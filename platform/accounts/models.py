@@ -129,7 +129,7 @@ class Token(models.Model):
 
 
 class WebSession(models.Model):
-    """A signed-in browser. The cookie carries a random id; only its hash is stored."""
+    """A signed-in browser. The cookie carries a random id, and only its hash is stored."""
 
     id = fields.IntField(primary_key=True)
     key_hash = fields.CharField(max_length=64, unique=True)

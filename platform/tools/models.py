@@ -21,7 +21,7 @@ class ToolKind(StrEnum):
 
 
 class Tool(models.Model):
-    """One entry of an organisation's catalogue; titles are the organisation's own content."""
+    """One entry of an organisation's catalogue (titles are the organisation's own content)."""
 
     id = fields.IntField(primary_key=True)
     organisation = fields.ForeignKeyField("lotse.Organisation", related_name="tools", on_delete=fields.CASCADE)
