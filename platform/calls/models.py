@@ -57,7 +57,7 @@ class CallAttendance(models.Model):
 
     class Meta:
         table = "call_attendance"
-        indexes = (("call", "left_at"),)
+        indexes = (("call_id", "left_at"),)
 
     @property
     def seconds(self) -> int | None:

@@ -27,7 +27,7 @@ class CaseloadLink(models.Model):
         table = "caseload_link"
         unique_together = (("client", "professional"),)
         # "My caseload" starts from the professional.
-        indexes = (("professional", "client"),)
+        indexes = (("professional_id", "client_id"),)
 
 
 class LinkRequestStatus(StrEnum):

@@ -47,7 +47,7 @@ class ChatParticipant(models.Model):
     class Meta:
         table = "conversation_participant"
         unique_together = (("conversation", "account"),)
-        indexes = (("account", "left_at"),)
+        indexes = (("account_id", "left_at"),)
 
     @property
     def active(self) -> bool:
@@ -68,7 +68,7 @@ class ChatMessage(models.Model):
     class Meta:
         table = "conversation_message"
         ordering = ("id",)
-        indexes = (("conversation", "id"),)
+        indexes = (("conversation_id", "id"),)
 
     @property
     def removed(self) -> bool:

@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
                 ('joined_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('left_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'call_attendance', 'app': 'lotse', 'indexes': [Index(fields=['call', 'left_at'])], 'pk_attr': 'id'},
+            options={'table': 'call_attendance', 'app': 'lotse', 'indexes': [Index(fields=['call_id', 'left_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -191,7 +191,7 @@ class Migration(migrations.Migration):
                 ('kind', fields.CharEnumField(default=LinkKind.TREATING, description='TREATING: treating\nSUPERVISING: supervising', enum_type=LinkKind, max_length=12)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'caseload_link', 'app': 'lotse', 'unique_together': (('client', 'professional'),), 'indexes': [Index(fields=['professional', 'client'])], 'pk_attr': 'id'},
+            options={'table': 'caseload_link', 'app': 'lotse', 'unique_together': (('client', 'professional'),), 'indexes': [Index(fields=['professional_id', 'client_id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -221,7 +221,7 @@ class Migration(migrations.Migration):
                 ('removed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('purged_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'conversation_message', 'app': 'lotse', 'indexes': [Index(fields=['conversation', 'id'])], 'pk_attr': 'id'},
+            options={'table': 'conversation_message', 'app': 'lotse', 'indexes': [Index(fields=['conversation_id', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -251,7 +251,7 @@ class Migration(migrations.Migration):
                 ('last_read_id', fields.IntField(default=0)),
                 ('last_notified_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'conversation_participant', 'app': 'lotse', 'unique_together': (('conversation', 'account'),), 'indexes': [Index(fields=['account', 'left_at'])], 'pk_attr': 'id'},
+            options={'table': 'conversation_participant', 'app': 'lotse', 'unique_together': (('conversation', 'account'),), 'indexes': [Index(fields=['account_id', 'left_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
