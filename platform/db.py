@@ -13,6 +13,8 @@ another task than requests, so the app initialises with
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +66,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 async def init_db(database_url: str, *, create: bool = True) -> None:
     """Connect; with ``create``, apply pending migrations and the raw-SQL extras first."""
     if create:
-        await migrate(database_url)
+        # In a context of its own: the migration executor's Tortoise context
+        # must not leak into the app's (on PostgreSQL it did, and rows written
+        # by one query were missing for the next).
+        await asyncio.create_task(migrate(database_url), context=contextvars.Context())
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     conn = connections.get("default")
     if database_url.startswith("sqlite"):
