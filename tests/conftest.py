@@ -50,7 +50,10 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    if not TEST_DATABASE_URL:
+    if TEST_DATABASE_URL:
+        # Every test starts from empty tables, whichever fixture opens the app.
+        asyncio.run(_empty_postgres(TEST_DATABASE_URL))
+    else:
         shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "lotse.sqlite3")
     url = TEST_DATABASE_URL or f"sqlite://{tmp_path / 'lotse.sqlite3'}"
     return Settings(
@@ -64,17 +67,18 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     )
 
 
-async def _empty_postgres() -> None:
-    from tortoise import connections
+async def _empty_postgres(url: str) -> None:
+    """Empty every table but the migrations' own record (the schema stays)."""
+    import asyncpg
 
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-    )
-    # Empty every table but the migrations' own record (the schema stays).
-    names = ", ".join(f'"{row["tablename"]}"' for row in rows if row["tablename"] != "tortoise_migrations")
-    if names:
-        await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        names = ", ".join(f'"{row["tablename"]}"' for row in rows if row["tablename"] != "tortoise_migrations")
+        if names:
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -84,8 +88,6 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Quart]:
 
     application = create_app(settings, clock=clock, start_workers=False)
     async with application.test_app():
-        if not settings.is_sqlite:
-            await _empty_postgres()
         yield application
 
 
