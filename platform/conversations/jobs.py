@@ -10,17 +10,14 @@ conversation in its own transaction and deletes only what is still empty.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from typing import Any
 
 from lotse.platform.actions import Services
 from lotse.platform.conversations.actions import EMPTY_LIFETIME, do_delete_empty_conversation
 from lotse.platform.conversations.models import Conversation
+from lotse.platform.jobs import run_periodically
 from lotse.platform.permissions import Actor
 
-log = logging.getLogger(__name__)
 INTERVAL = 600.0
 
 
@@ -35,32 +32,6 @@ async def delete_empty_conversations(svc: Services) -> int:
     return count
 
 
-async def run_jobs(svc: Services, interval: float = INTERVAL, first_after: float = 5.0) -> None:
-    await asyncio.sleep(first_after)  # the database opens in a start-up hook that may run after this one
-    while True:
-        try:
-            await delete_empty_conversations(svc)
-        except Exception:
-            log.exception("the clean-up of empty conversations failed; trying again later")
-        await asyncio.sleep(interval)
-
-
 def install(blueprint: Any) -> None:
-    """Run the jobs while the app serves (not under tests, which call them directly)."""
-    tasks: list[asyncio.Task[None]] = []
-
-    @blueprint.before_app_serving
-    async def start_jobs() -> None:
-        from quart import current_app
-
-        svc: Services = current_app.extensions["lotse"]
-        if not svc.settings.testing:
-            tasks.append(asyncio.create_task(run_jobs(svc)))
-
-    @blueprint.after_app_serving
-    async def stop_jobs() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        tasks.clear()
+    """Run the job while the app serves (not under tests, which call it directly)."""
+    run_periodically(blueprint, delete_empty_conversations, INTERVAL)
