@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from tortoise.expressions import F
+
 from lotse.platform.accounts.models import Account, Role
 from lotse.platform.actions import MailSpec, Services, Unit, unit
 from lotse.platform.audit.models import AuditType
@@ -194,8 +196,9 @@ async def _post(
                                           content_type=upload.content_type, size=upload.size, created_at=u.now)
         attachments.append({"id": row.id, "filename": row.filename, "size": row.size,
                             "content_type": row.content_type})
+    # Counted in the database: two posts at once from copies loaded before either must both count.
     await Conversation.filter(id=conversation.id).update(last_message_at=u.now,
-                                                         message_count=conversation.message_count + 1)
+                                                         message_count=F("message_count") + 1)
     conversation.message_count += 1
     conversation.last_message_at = u.now
     await ChatParticipant.filter(conversation_id=conversation.id, account_id=author.id).update(last_read_id=message.id)

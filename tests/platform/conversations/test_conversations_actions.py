@@ -96,6 +96,16 @@ async def test_post_message_event_audit_and_unread(svc, people):
     assert listed.unread == 0
 
 
+async def test_message_count_counts_posts_made_from_stale_copies(svc, people):
+    """Two posts at once, each from a copy of the conversation loaded before either: both count."""
+    conversation = await start(svc, people, people.therapist, people.client)
+    first_copy = await Conversation.get(id=conversation.id)
+    second_copy = await Conversation.get(id=conversation.id)
+    await actions.do_post_message(svc, Actor.of(people.therapist), first_copy, "One")
+    await actions.do_post_message(svc, Actor.of(people.client), second_copy, "Two")
+    assert (await Conversation.get(id=conversation.id)).message_count == 2
+
+
 async def test_outsider_cannot_post(svc, people):
     conversation = await start(svc, people, people.therapist, people.client)
     with pytest.raises(NotPermittedError):
