@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from websockets.exceptions import WebSocketException
+
 from lotse.media import LeaveReason, MediaUnit, Room, RoomSettings
 from lotse.media.errors import ErrorCode, MediaError
 from lotse.media.tokens import issue_token
@@ -64,38 +66,80 @@ class LocalSeat:
 
 
 class RemoteSeat:
-    """A participant of a room in a ``lotse media serve`` process, over a WebSocket."""
+    """A participant of a room in a ``lotse media serve`` process, over a WebSocket.
+
+    The media process refuses a bad join token (or a secret that does not
+    match) with an ``unauthorised`` error and closes; it goes away without a
+    word when it dies. Either way the person gets the ``unknown_room`` error
+    ("the call cannot be reached"), answering their pending request if there
+    is one, and then ``room_closed`` so the platform lets go of the seat:
+    nobody waits for a reply that will not come.
+    """
 
     def __init__(self, url: str, outbox: Outbox) -> None:
         self.url = url
         self.outbox = outbox
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+        self._reported = False
+        self._pending: Any = None  # the id of the last request not answered yet
 
     async def open(self) -> None:
         from websockets.asyncio.client import connect
 
-        self._ws = await connect(self.url, max_size=2**22)
+        self._ws = await connect(self.url, max_size=2**22, open_timeout=10)
         self._reader = asyncio.ensure_future(self._read())
 
+    def _unreachable(self) -> Message:
+        self._reported = True
+        message: Message = {"type": "error", "code": str(ErrorCode.UNKNOWN_ROOM),
+                            "message": "the media server cannot be reached"}
+        if self._pending is not None:
+            message["re"], self._pending = self._pending, None
+        return message
+
     async def _read(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             async for raw in self._ws:
-                await self.outbox(json.loads(raw))
+                message = json.loads(raw)
+                if message.get("type") == "error" and message.get("code") == ErrorCode.UNAUTHORISED:
+                    logger.error("the media process %s refused a join token: is %s the same on both sides?",
+                                 self.url.split("/rooms/")[0], MEDIA_SECRET_ENV)
+                    message = self._unreachable()
+                elif "re" in message and message["re"] == self._pending:
+                    self._pending = None
+                await self.outbox(message)
+        except Exception:
+            if not self._closing:
+                logger.warning("lost the media process %s", self.url.split("/rooms/")[0], exc_info=True)
+        if self._closing:
+            return
         with contextlib.suppress(Exception):
+            if not self._reported:
+                await self.outbox(self._unreachable())
             await self.outbox({"type": "room_closed"})
 
     async def send(self, message: Message) -> None:
-        await self._ws.send(json.dumps(message))
+        if "id" in message:
+            self._pending = message["id"]
+        try:
+            await self._ws.send(json.dumps(message))
+        except Exception:
+            # The reader reports the lost connection (and answers this request).
+            logger.info("could not send to the media process", exc_info=True)
 
     async def close(self) -> None:
+        self._closing = True
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
+        reader = self._reader
+        # Closing from within the reader (it delivered room_closed): let it end by itself.
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
             with contextlib.suppress(BaseException):
-                await self._reader
+                await reader
 
 
 class CallMedia:
@@ -123,7 +167,8 @@ class CallMedia:
         seat = RemoteSeat(f"{media_url}/rooms/{quote(room_id, safe='')}?token={token}", outbox)
         try:
             await seat.open()
-        except OSError as error:
+        except (OSError, WebSocketException) as error:
+            logger.warning("cannot reach the media process %s: %s", media_url, error)
             raise MediaError(ErrorCode.UNKNOWN_ROOM, "the media server cannot be reached") from error
         return seat
 
