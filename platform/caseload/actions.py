@@ -21,6 +21,8 @@ without contact); it is refused while tools would be left without a choice.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +30,7 @@ from lotse.platform.accounts.models import Account, AccountStatus, Role
 from lotse.platform.actions import MailSpec, Services, Unit, unit
 from lotse.platform.audit.models import AuditType
 from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest, LinkRequestStatus
+from lotse.platform.caseload.search import normalise
 from lotse.platform.errors import ConflictError, NotFoundError, ValidationError
 from lotse.platform.events import Event
 from lotse.platform.i18n import _l
@@ -75,15 +78,51 @@ class LinkRequestAnswered(Event):
     status: str
 
 
-def check_motivation(motivation: str) -> str:
-    """Return the trimmed motivation, or raise when it is too short."""
+# What a motivation must not hold: it is kept in the audit trail, which outlives an erasure.
+_EMAIL = re.compile(r"\S@\S")
+_DATE = re.compile(r"\d{1,2}\s*[-./]\s*\d{1,2}\s*[-./]\s*\d{2,4}")
+# Shorter terms ("de", "li") are words of every sentence, not what identifies someone.
+_IDENTIFYING_TERM = 3
+_IDENTIFYING_FRAGMENT = 4
+
+
+def _names_someone(motivation: str, terms: Iterable[str]) -> bool:
+    text = normalise(motivation)
+    if _EMAIL.search(text) or _DATE.search(text):
+        return True
+    words = set(re.findall(r"\w+", text))
+    for term in terms:
+        for part in re.findall(r"\w+", normalise(term)):
+            if len(part) >= _IDENTIFYING_TERM and part in words:
+                return True
+            if len(part) >= _IDENTIFYING_FRAGMENT and part in text:
+                return True
+    return False
+
+
+def check_motivation(motivation: str, terms: Iterable[str] = ()) -> str:
+    """Return the trimmed motivation, or raise when it is too short or names someone.
+
+    The motivation is kept in the audit log for the application admins, so it
+    says why, not whom: it must not repeat ``terms`` (what was searched, or
+    the client's name and e-mail address), an e-mail address or a date.
+    """
     motivation = " ".join(motivation.split())
     if len(motivation) < MOTIVATION_MIN_LENGTH:
         raise ValidationError(fields={"motivation": _l(
             "Please explain why you need this client's account, in at least %(min)s characters.",
             min=MOTIVATION_MIN_LENGTH,
         )})
+    if _names_someone(motivation, terms):
+        raise ValidationError(fields={"motivation": _l(
+            "Explain why without the search terms, names, e-mail addresses or dates of birth: "
+            "the motivation is kept in the audit log."
+        )})
     return motivation
+
+
+def _client_terms(client: Account) -> list[str]:
+    return [client.first_name, client.last_name, client.email, client.client_ref or ""]
 
 
 def _language(account: Account, organisation: Organisation) -> str:
@@ -128,7 +167,6 @@ async def do_link_professional(
             raise ConflictError("already_linked", _l("This professional is already linked to this client."))
         link = await add_link(u, client, professional, kind)
         u.audit(AuditType.UPDATE, subject=client, details={"professional_id": professional.id,
-                                                           "professional": professional.name,
                                                            "kind": link.kind.value})
     return link
 
@@ -136,14 +174,14 @@ async def do_link_professional(
 async def do_self_link(svc: Services, actor: Actor, client: Account, motivation: str) -> CaseloadLink:
     """Link yourself to a client found outside your caseload (link policy self-link)."""
     async with unit(svc, actor, "caseload.self_link", Permission.CASELOAD_SELF_LINK, client) as u:
-        motivation = check_motivation(motivation)
+        motivation = check_motivation(motivation, _client_terms(client))
         professional = await Account.get(id=actor.account_id)
         _check_linkable(client, professional)
         if await CaseloadLink.filter(client_id=client.id, professional_id=professional.id).exists():
             raise ConflictError("already_linked", _l("You are already linked to this client."))
         link = await add_link(u, client, professional, LinkKind.TREATING)
         u.audit(AuditType.UPDATE, subject=client, reason=motivation,
-                details={"professional_id": professional.id, "professional": professional.name, "kind": link.kind.value})
+                details={"professional_id": professional.id, "kind": link.kind.value})
     return link
 
 
@@ -173,8 +211,7 @@ async def do_request_link(svc: Services, actor: Actor, client: Account, motivati
             account_id=client.id, organisation_id=organisation.id,
         ))
         u.audit(AuditType.CREATE, subject=client, details={"link_request_id": request.id,
-                                                           "professional_id": professional.id,
-                                                           "professional": professional.name})
+                                                           "professional_id": professional.id})
         u.event(LinkRequested(request.id, client.id, professional.id))
     return request
 
@@ -208,7 +245,6 @@ async def do_answer_link_request(svc: Services, actor: Actor, request: LinkReque
         ))
         u.audit(AuditType.UPDATE, subject=client, details={"link_request_id": request.id,
                                                            "professional_id": professional.id,
-                                                           "professional": professional.name,
                                                            "answer": request.status.value})
         u.event(LinkRequestAnswered(request.id, client.id, professional.id, request.status.value))
     return request
@@ -290,9 +326,7 @@ async def do_unlink_professional(
             )
         await link.delete()
         u.audit(AuditType.UPDATE, subject=client, details={
-            "professional_id": professional.id, "professional": professional.name,
-            "tools": len(tools), "handed_to_id": successor_id,
-            "handed_to": hand_over_to.name if successor_id and hand_over_to else None,
+            "professional_id": professional.id, "tools": len(tools), "handed_to_id": successor_id,
             "tools_unlinked": bool(tools) and successor_id is None,
         })
         u.event(ProfessionalUnlinked(client.id, professional.id, successor_id,

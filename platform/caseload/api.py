@@ -7,7 +7,8 @@ that). Every error is ``{"code", "message", "fields"}``.
 
 Acting on a client found outside the caseload (self-link, link request)
 takes the ``search_id`` of that search (from ``POST /caseload/search-outside``):
-its motivation is the one recorded, and it covers an hour, as on the pages.
+its motivation is the one recorded, and it covers the clients that search found,
+for an hour, as on the pages (``403 not_found_by_search`` for any other client).
 
 The task endpoints live in ``lotse.platform.tasks.api`` and are mounted here,
 so that the app's list of blueprints needs no entry of its own for them.
@@ -207,11 +208,11 @@ async def unlink_professional(client_id: int, professional_id: int, data: Unlink
 
 
 class OutsideActionIn(_In):
-    search_id: StrictInt = Field(description="``search_id`` of your outside search (valid for an hour).")
+    search_id: StrictInt = Field(description="``search_id`` of your outside search that found this client (valid for an hour).")
 
 
-async def _motivation(search_id: int) -> str:
-    row = await queries.outside_search_row(_api_actor(), search_id, services().now())
+async def _motivation(search_id: int, client_id: int, action: str) -> str:
+    row = await queries.outside_search_for(services(), _api_actor(), search_id, client_id, action)
     return row.reason
 
 
@@ -225,7 +226,7 @@ async def self_link(client_id: int, data: OutsideActionIn) -> tuple[LinkOut, int
 
     The motivation of the search is recorded with the link.
     """
-    motivation = await _motivation(data.search_id)
+    motivation = await _motivation(data.search_id, client_id, "caseload.self_link")
     client = await queries.get_client(client_id)
     link = await actions.do_self_link(services(), _api_actor(), client, motivation)
     return _link_out(link), 201
@@ -264,7 +265,7 @@ async def request_link(client_id: int, data: OutsideActionIn) -> tuple[LinkReque
     get a task with the answer. A request expires after 14 days.
     ``409 link_request_pending`` when you already asked.
     """
-    motivation = await _motivation(data.search_id)
+    motivation = await _motivation(data.search_id, client_id, "caseload.request_link")
     client = await queries.get_client(client_id)
     link_request = await actions.do_request_link(services(), _api_actor(), client, motivation)
     return _request_out(link_request), 201

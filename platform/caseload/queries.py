@@ -5,7 +5,15 @@ Every search writes an audit row: ``search`` inside the caseload,
 opened by someone linked (or a secretary) writes ``read``; a client found
 outside the caseload is shown in a limited form (name, date of birth, linked
 professionals) and that opening writes ``emergency_access`` with the
-motivation of the search it came from.
+motivation of the search it came from. That search covers only the clients it
+found (their ids are kept in its audit row) and only for an hour: any other
+client is refused, and the refusal is audited too.
+
+Audit details hold ids, counts and flags, never what was typed: the trail
+outlives an erasure, so it must not hold a client's name, e-mail address or
+date of birth. The motivation (``reason``) stays, because the application
+admins must be able to read it; ``check_motivation`` refuses one that repeats
+the search terms, an e-mail address or a date.
 """
 
 from __future__ import annotations
@@ -122,7 +130,7 @@ async def search_caseload(
         ordered = await query.order_by("last_name", "first_name", "id").limit(limit + 1)
     hits = [ClientHit(a.id, a.name, a.email, a.date_of_birth, a.client_ref, a.is_active) for a in ordered[:limit]]
     row = await _record_search(svc, actor, "caseload.search", AuditType.SEARCH, raw, include_inactive,
-                               len(hits), reason=None)
+                               [hit.id for hit in hits], reason=None)
     return SearchResult(hits, len(ordered) > limit, row.id, raw, include_inactive)
 
 
@@ -133,8 +141,8 @@ async def search_outside_caseload(
     """Search the organisation's clients beyond the caseload, with a motivation; audited as emergency access."""
     organisation = await _organisation(actor)
     await require(svc, actor, Permission.CASELOAD_SEARCH_OUTSIDE, organisation, "caseload.search_outside")
-    motivation = check_motivation(motivation)
     raw = _check_query(raw)
+    motivation = check_motivation(motivation, parse_query(raw).terms)
     if not raw:
         raise ValidationError(fields={"q": _l("Please enter a name, e-mail address, client ID or date of birth.")})
     ids = await find_client_ids(parse_query(raw), organisation_id=organisation.id,
@@ -149,19 +157,25 @@ async def search_outside_caseload(
         )
         for a in (accounts[i] for i in ids[:limit] if i in accounts)
     ]
+    # The ids found are what this search (and its motivation) lets the actor open.
     row = await _record_search(svc, actor, "caseload.search_outside", AuditType.EMERGENCY_ACCESS, raw,
-                               include_inactive, len(hits), reason=motivation)
+                               include_inactive, [hit.id for hit in hits], reason=motivation, keep_hits=True)
     return SearchResult(hits, len(ids) > limit, row.id, raw, include_inactive)
 
 
 async def _record_search(
     svc: Services, actor: Actor, action: str, event_type: AuditType, raw: str, include_inactive: bool,
-    count: int, *, reason: str | None,
+    hits: list[int], *, reason: str | None, keep_hits: bool = False,
 ) -> AuditEvent:
+    """Audit a search by its shape (how many terms, whether by date), never by its text."""
     from lotse.platform.actions import audit_row
 
-    row = audit_row(actor, action, event_type, svc.now(), reason=reason,
-                    details={"query": raw, "include_inactive": include_inactive, "results": count})
+    parsed = parse_query(raw)
+    details: dict[str, Any] = {"terms": len(parsed.terms), "by_date": parsed.date_of_birth is not None,
+                               "include_inactive": include_inactive, "results": len(hits)}
+    if keep_hits:
+        details["hits"] = hits
+    row = audit_row(actor, action, event_type, svc.now(), reason=reason, details=details)
     await row.save()
     return row
 
@@ -214,21 +228,43 @@ async def open_dossier(svc: Services, actor: Actor, client_id: int, page: str = 
     return client
 
 
-async def outside_search_row(actor: Actor, search_id: int, now: Any) -> AuditEvent:
-    """Return the actor's own recent outside search by its audit id, or refuse."""
-    row = await AuditEvent.get_or_none(id=search_id, action="caseload.search_outside",
+async def outside_search_row(actor: Actor, search_id: int, now: Any) -> AuditEvent | None:
+    """Return the actor's own outside search by its audit id while it is valid (an hour), else None."""
+    if actor.account_id is None:
+        return None
+    row = await AuditEvent.get_or_none(id=search_id, action="caseload.search_outside", outcome=Outcome.SUCCESS,
                                        event_type=AuditType.EMERGENCY_ACCESS, actor_id=actor.account_id)
-    if row is None or actor.account_id is None or now - row.at > OUTSIDE_SEARCH_VALIDITY:
+    if row is None or now - row.at > OUTSIDE_SEARCH_VALIDITY:
+        return None
+    return row
+
+
+async def outside_search_for(svc: Services, actor: Actor, search_id: int, client_id: int, action: str) -> AuditEvent:
+    """Return the actor's recent outside search that found ``client_id``, or refuse (audited).
+
+    Only the clients a motivated search returned may be opened, linked or
+    asked under its motivation: one search does not open the organisation.
+    """
+    row = await outside_search_row(actor, search_id, svc.now())
+    if row is not None and client_id in (row.details or {}).get("hits", []):
+        return row
+    client = await Account.get_or_none(id=client_id, role=Role.CLIENT,
+                                       organisation_id=actor.organisation_id) if actor.organisation_id else None
+    await record(svc, actor, action, AuditType.EMERGENCY_ACCESS, subject=client, outcome=Outcome.REFUSED,
+                 details={"search_id": search_id if row is not None else None, "client_id": client_id,
+                          "refused": "not_found_by_search" if row is not None else "no_recent_search"})
+    if row is None:
         raise NotPermittedError("outside_search_needed", _l(
             "Search outside your caseload again, with a motivation, to open this client."))
-    return row
+    raise NotPermittedError("not_found_by_search", _l(
+        "Your search did not find this client. Search for this client, with a motivation, to open their account."))
 
 
 async def open_from_outside(svc: Services, actor: Actor, client_id: int, search_id: int) -> OutsideView:
     """Show a client found outside the caseload, limited to who is linked; audited as emergency access."""
     organisation = await _organisation(actor)
     await require(svc, actor, Permission.CASELOAD_SEARCH_OUTSIDE, organisation, "caseload.open_outside")
-    search = await outside_search_row(actor, search_id, svc.now())
+    search = await outside_search_for(svc, actor, search_id, client_id, "caseload.open_outside")
     client = await get_client(client_id)
     if client.organisation_id != organisation.id:  # type: ignore[attr-defined]
         raise NotFoundError()

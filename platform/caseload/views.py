@@ -18,8 +18,7 @@ from lotse.platform.errors import ConflictError, NotFoundError, ValidationError
 from lotse.platform.i18n import _, _l
 from lotse.platform.organisations.models import LinkPolicy, Organisation
 from lotse.platform.permissions import Permission, allowed
-from lotse.platform.tasks.models import Task, TaskStatus
-from lotse.platform.tasks.queries import client_tasks, describe_task
+from lotse.platform.tasks.queries import client_tasks, describe_task, my_tasks
 from lotse.platform.tools.actions import do_archive_tool, do_assign_tool
 from lotse.platform.tools.models import Tool, ToolKind
 from lotse.platform.web import actor, current_account, form_data, render, services, signed_in
@@ -98,9 +97,10 @@ async def outside_view(client_id: int) -> Any:
                         can_request=await allowed(actor(), Permission.CASELOAD_REQUEST_LINK, view.client))
 
 
-async def _motivation_of_search(form: dict[str, str]) -> tuple[str, int]:
+async def _motivation_of_search(form: dict[str, str], client_id: int, action: str) -> tuple[str, int]:
     search_id = form.get("search", "")
-    row = await queries.outside_search_row(actor(), int(search_id) if search_id.isdigit() else 0, services().now())
+    row = await queries.outside_search_for(services(), actor(), int(search_id) if search_id.isdigit() else 0,
+                                           client_id, action)
     return row.reason, row.id
 
 
@@ -108,7 +108,7 @@ async def _motivation_of_search(form: dict[str, str]) -> tuple[str, int]:
 @signed_in([Role.THERAPIST])
 async def self_link(client_id: int) -> Any:
     form = await form_data()
-    motivation, _search = await _motivation_of_search(form)
+    motivation, _search = await _motivation_of_search(form, client_id, "caseload.self_link")
     client = await queries.get_client(client_id)
     await actions.do_self_link(services(), actor(), client, motivation)
     await flash(_("You are now linked to this client."), "ok")
@@ -119,7 +119,7 @@ async def self_link(client_id: int) -> Any:
 @signed_in([Role.THERAPIST])
 async def link_request(client_id: int) -> Any:
     form = await form_data()
-    motivation, search = await _motivation_of_search(form)
+    motivation, search = await _motivation_of_search(form, client_id, "caseload.request_link")
     client = await queries.get_client(client_id)
     await actions.do_request_link(services(), actor(), client, motivation)
     await flash(_("Your link request has been sent. You will get a task when the client answers."), "ok")
@@ -344,7 +344,7 @@ async def my_history() -> Any:
     account = current_account()
     assert account is not None
     rows = await queries.contact_history(services(), actor(), account)
-    open_tasks = await Task.filter(assignee_id=account.id, status=TaskStatus.OPEN)
+    open_tasks = (await my_tasks(actor())).mine
     return await render("caseload/my_history.html", rows=rows, tasks=open_tasks, describe_task=describe_task)
 
 

@@ -111,12 +111,23 @@ async def do_create_task(
     return task
 
 
+# Tasks closed by answering them in their own action, never by "done": a client's
+# link request stays pending (and is hidden from their list) if its task is just closed.
+ANSWERED_ELSEWHERE = frozenset({TaskKind.LINK_REQUEST})
+
+
 async def do_complete_task(svc: Services, actor: Actor, task: Task) -> Task:
-    """Mark an open task done (its assignee, or anyone holding the role it is assigned to)."""
+    """Mark an open task done (its assignee, or anyone holding the role it is assigned to).
+
+    Refused with ``task_needs_answer`` for a link request: the client accepts
+    or rejects it, and that answer closes the task.
+    """
     async with unit(svc, actor, "task.complete", Permission.TASK_COMPLETE, task) as u:
         fresh = await Task.get(id=task.id)
         if not fresh.is_open:
             raise ConflictError("task_closed", _l("This task has already been closed."))
+        if fresh.kind in ANSWERED_ELSEWHERE:
+            raise ConflictError("task_needs_answer", _l("Answer the request: accept or reject it."))
         await close_tasks(u, id=task.id)
         client = await Account.get_or_none(id=fresh.client_id) if fresh.client_id else None  # type: ignore[attr-defined]
         u.audit(AuditType.UPDATE, subject=client, details={"task_id": task.id, "kind": fresh.kind.value})

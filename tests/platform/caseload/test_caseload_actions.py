@@ -111,6 +111,32 @@ async def test_self_link_needs_a_motivation(svc, world):
     assert "motivation" in caught.value.fields
 
 
+async def test_a_self_link_motivation_naming_the_client_is_refused(svc, world):
+    await world["org"].filter(id=world["org"].id).update(link_policy=LinkPolicy.SELF_LINK)
+    for motivation in ("Herr Müller rief heute an", f"Address {world['client'].email} is taken"):
+        with pytest.raises(ValidationError) as caught:
+            await do_self_link(svc, Actor.of(world["other"]), world["client"], motivation)
+        assert "motivation" in caught.value.fields
+    assert not await CaseloadLink.filter(professional_id=world["other"].id).exists()
+
+
+async def test_link_and_unlink_audit_rows_hold_ids_not_names(svc, world):
+    await _consent_world(world)
+    await do_link_professional(svc, Actor.of(world["therapist"]), world["client"], world["other"])
+    await do_unlink_professional(svc, Actor.of(world["therapist"]), world["client"], world["other"])
+    newcomer = await make_account(svc, world["org"], Role.THERAPIST, first_name="Nina", last_name="Nieuw")
+    request = await do_request_link(svc, Actor.of(newcomer), world["client"], MOTIVATION)
+    await do_answer_link_request(svc, Actor.of(world["client"]), request, accept=True)
+    rows = await AuditEvent.filter(action__startswith="caseload.").all()
+    assert {row.action for row in rows} >= {"caseload.link", "caseload.unlink", "caseload.request_link",
+                                            "caseload.link_request_accept"}
+    for row in rows:
+        text = repr(row.details) + row.reason
+        for person in (world["other"], newcomer, world["client"], world["therapist"]):
+            assert person.last_name not in text, (row.action, row.details)
+            assert person.email not in text, (row.action, row.details)
+
+
 @pytest.mark.parametrize("policy", [LinkPolicy.READ_ONLY, LinkPolicy.CLIENT_CONSENT])
 async def test_self_link_refused_under_other_policies(svc, world, policy):
     await world["org"].filter(id=world["org"].id).update(link_policy=policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lotse.platform.accounts.models import Role
-from lotse.platform.audit.models import AuditEvent, Outcome
+from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
 from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest, LinkRequestStatus
 from lotse.platform.mail.models import OutboxMessage
 from lotse.platform.organisations.models import LinkPolicy
@@ -201,6 +201,20 @@ async def test_search_id_expires_after_an_hour(world, sign_in_as, clock):
     response = await http.post(f"/api/v1/clients/{world['client'].id}/link-requests", json={"search_id": search_id})
     assert response.status_code == 403
     assert not await LinkRequest.exists()
+
+
+async def test_a_search_id_covers_only_the_clients_that_search_found(world, sign_in_as):
+    other = world["people"]["other client"]
+    http = await sign_in_as(world["colleague"])
+    search_id = await _search_id(http)  # finds Anaïs de Vries, not the other client
+    response = await http.post(f"/api/v1/clients/{other.id}/link-requests", json={"search_id": search_id})
+    assert response.status_code == 403
+    assert (await response.get_json())["code"] == "not_found_by_search"
+    assert not await LinkRequest.exists()
+    refused = await AuditEvent.get(action="caseload.request_link", outcome=Outcome.REFUSED)
+    assert (refused.event_type, refused.subject_id) == (AuditType.EMERGENCY_ACCESS, other.id)
+    found = await http.post(f"/api/v1/clients/{world['client'].id}/link-requests", json={"search_id": search_id})
+    assert found.status_code == 201
 
 
 @pytest.mark.parametrize("accept", [True, False])

@@ -178,6 +178,58 @@ async def test_outside_search_is_audited_with_motivation_and_shows_little(svc, w
     assert (await client.get(f"/clients/{world['client'].id}")).status_code == 403
 
 
+async def test_an_outside_search_opens_only_the_clients_it_found(svc, world, sign_in_as, post_form):
+    """One motivated search does not open every client of the organisation for an hour."""
+    await Organisation.filter(id=world["org"].id).update(link_policy=LinkPolicy.SELF_LINK)
+    other = await make_client(svc, world["org"], first_name="Bram", last_name="Jansen")
+    me = world["people"]["unlinked therapist"]
+    client = await sign_in_as(me)
+    html = await (await _outside_search(client, post_form, "vries")).get_data(as_text=True)
+    search_id = _search_id(html, world["client"].id)
+    assert "Bram Jansen" not in html
+    page = await client.get(f"/clients/{other.id}/outside", query_string={"search": search_id})
+    assert page.status_code == 403
+    assert "Bram" not in await page.get_data(as_text=True)
+    refused = await AuditEvent.filter(action="caseload.open_outside", subject_id=other.id).get()
+    assert (refused.event_type, refused.outcome, refused.details["search_id"]) == (
+        AuditType.EMERGENCY_ACCESS, Outcome.REFUSED, int(search_id))
+    assert not await AuditEvent.filter(subject_id=other.id, outcome=Outcome.SUCCESS).exists()
+    # Nor may its motivation link the actor to someone else.
+    response = await post_form(client, f"/clients/{other.id}/self-link", search=search_id)
+    assert response.status_code == 403
+    assert not await CaseloadLink.filter(client_id=other.id, professional_id=me.id).exists()
+    assert await AuditEvent.filter(action="caseload.self_link", subject_id=other.id,
+                                   outcome=Outcome.REFUSED).exists()
+    # The client it found opens, under that search's motivation.
+    found = await client.get(f"/clients/{world['client'].id}/outside", query_string={"search": search_id})
+    assert found.status_code == 200
+
+
+async def test_outside_search_audit_row_holds_no_search_text(svc, world, sign_in_as, post_form):
+    client = await sign_in_as(world["people"]["unlinked therapist"])
+    assert (await _outside_search(client, post_form, "de vries 17-05-1990")).status_code == 200
+    row = await AuditEvent.filter(action="caseload.search_outside").get()
+    assert row.details == {"terms": 2, "by_date": True, "include_inactive": False, "results": 1,
+                           "hits": [world["client"].id]}
+    await client.get("/caseload", query_string={"q": "vries"})
+    inside = await AuditEvent.filter(action="caseload.search").get()
+    assert inside.details == {"terms": 1, "by_date": False, "include_inactive": False, "results": 0}
+    assert "vries" not in repr(inside.details) + repr(row.details) + row.reason.lower()
+
+
+@pytest.mark.parametrize("motivation", [
+    "Looking for Anaïs, her address exists",        # a search term
+    "A new client, born 17-05-1990, registered",    # a date of birth
+    "Mail to someone@example.org bounced back",     # an e-mail address
+])
+async def test_a_motivation_that_names_someone_is_refused(svc, world, sign_in_as, post_form, motivation):
+    client = await sign_in_as(world["people"]["unlinked therapist"])
+    response = await _outside_search(client, post_form, "anais", motivation=motivation)
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in await response.get_data(as_text=True)
+    assert not await AuditEvent.filter(action="caseload.search_outside").exists()
+
+
 async def test_outside_search_impossible_where_disallowed(svc, world, sign_in_as, post_form):
     await Organisation.filter(id=world["org"].id).update(search_outside_caseload=False)
     client = await sign_in_as(world["people"]["unlinked therapist"])
@@ -289,3 +341,17 @@ async def test_a_refused_link_does_not_show_the_dossier(svc, world, sign_in_as, 
     response = await post_form(client, f"/clients/{world['client'].id}/professionals", professional="", kind="treating")
     assert response.status_code == 403
     assert "Anaïs" not in (await response.get_data(as_text=True))
+
+
+def test_caseload_views_read_tasks_through_the_tasks_queries():
+    """Thin views: the pages read tasks through ``lotse.platform.tasks.queries``, never the model."""
+    import ast
+    import inspect
+
+    from lotse.platform.caseload import views
+
+    imported = {
+        node.module for node in ast.walk(ast.parse(inspect.getsource(views)))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "lotse.platform.tasks.models" not in imported

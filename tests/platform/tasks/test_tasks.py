@@ -68,3 +68,22 @@ async def test_clients_cannot_create_tasks(svc, org_people):
     with pytest.raises(NotPermittedError):
         await do_create_task(svc, Actor.of(org_people["client"]), kind=TaskKind.FOLLOW_UP,
                              assignee_role=Role.APP_ADMIN)
+
+
+async def test_a_link_request_task_is_answered_not_marked_done(svc, org_people):
+    """Closing it would leave the request pending and hide it from the client's list."""
+    from lotse.platform.caseload.actions import do_request_link
+    from lotse.platform.caseload.models import LinkRequest, LinkRequestStatus
+    from lotse.platform.organisations.models import LinkPolicy
+
+    p = org_people
+    await p["org"].filter(id=p["org"].id).update(link_policy=LinkPolicy.CLIENT_CONSENT,
+                                                  search_outside_caseload=True)
+    request = await do_request_link(svc, Actor.of(p["therapist"]), p["client"], "A new referral to me")
+    [task] = (await my_tasks(Actor.of(p["client"]))).mine
+    assert task.kind is TaskKind.LINK_REQUEST
+    with pytest.raises(ConflictError) as caught:
+        await do_complete_task(svc, Actor.of(p["client"]), task)
+    assert caught.value.code == "task_needs_answer"
+    assert [t.id for t in (await my_tasks(Actor.of(p["client"]))).mine] == [task.id]
+    assert (await LinkRequest.get(id=request.id)).status is LinkRequestStatus.PENDING
