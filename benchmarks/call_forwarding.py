@@ -357,6 +357,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     clip = encode_clip()
     print(f"clip: {CLIP_FRAMES} frames 640x480 VP8 at {clip.bitrate / 1000:.0f} kbps, encoded in {time.monotonic() - started:.1f}s", flush=True)
     warmup, duration = (2.0, 4.0) if args.quick else (3.0, 10.0)
+    duration = args.duration or duration
     results = []
     for n in args.sizes:
         result = await run_room(n, clip, relay=False, warmup=warmup, duration=duration)
@@ -398,6 +399,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="shorter warm-up and measurement")
     parser.add_argument("--sizes", default="2,6,12")
     parser.add_argument("--relay-sizes", default="2,3", help="baseline room sizes ('' to skip)")
+    parser.add_argument("--duration", type=float, help="measured seconds per forwarding room (default 10, --quick 4)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--serve-relay", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=int, default=12, help=argparse.SUPPRESS)

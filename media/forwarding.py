@@ -4,7 +4,8 @@ A :class:`Publication` is one incoming stream of one participant (microphone,
 camera or screen). Its receiver is tapped (see :mod:`lotse.media.tap`) so
 complete encoded frames arrive on the event loop; each frame is handed to the
 :class:`SlotTrack` of every subscriber currently pointed at it. A slot track is
-what an aiortc sender reads: its ``recv()`` returns ``av.Packet`` objects, so
+what an aiortc sender reads: its ``recv()`` returns encoded packets
+(:class:`lotse.media.tap.ForwardedPacket`, or ``av.Packet`` for H.264), so
 the sender only re-packetises them.
 
 A slot keeps one outgoing RTP stream for the whole call while the server
@@ -32,7 +33,7 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from lotse.media.tap import EncodedFrame
+from lotse.media.tap import EncodedFrame, ForwardedPacket
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +190,8 @@ class SlotStats:
 class SlotTrack(MediaStreamTrack):
     """A receive slot of one subscriber: the track its server-side sender reads.
 
-    ``recv()`` returns ``av.Packet`` objects; aiortc's sender re-packetises
-    them without encoding.
+    ``recv()`` returns encoded packets; aiortc's sender re-packetises them
+    without encoding.
     """
 
     def __init__(self, kind: str, mid: str, clock_rate: int) -> None:
@@ -200,7 +201,7 @@ class SlotTrack(MediaStreamTrack):
         self.clock_rate = clock_rate
         self.source: Publication | None = None
         self.stats = SlotStats()
-        self._queue: collections.deque[av.Packet[Any]] = collections.deque()
+        self._queue: collections.deque[ForwardedPacket | av.Packet[Any]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._limit = VIDEO_QUEUE_LIMIT if kind == "video" else AUDIO_QUEUE_LIMIT
         # Rebasing: out_pts = in_pts + offset, re-chosen when the source changes.
@@ -284,14 +285,14 @@ class SlotTrack(MediaStreamTrack):
             if self.kind == "video":
                 self.resync()
                 return
-        self._queue.append(frame.to_packet(pts))
+        self._queue.append(frame.forward(pts))
         stats.forwarded += 1
         stats.last_forwarded = frame.received_at
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def recv(self) -> av.Packet[Any]:
+    async def recv(self) -> ForwardedPacket | av.Packet[Any]:  # type: ignore[override]
         if not self._reading:
             self._reading = True
             self.resync()

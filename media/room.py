@@ -223,6 +223,7 @@ class Room:
         on_closed: Callable[[Room], None] | None = None,
     ) -> None:
         tap.check_aiortc()
+        tap.speed_up_sender_clock()
         self.id = room_id
         self.settings = settings or RoomSettings()
         self.started_at: datetime | None = None

@@ -200,3 +200,39 @@ async def test_receive_buffers_can_be_raised() -> None:
         assert tap.enlarge_receive_buffers(pc, 1 << 21) >= 1
     finally:
         await pc.close()
+
+
+def test_aiortc_packers_take_a_forwarded_packet_as_an_av_packet() -> None:
+    # The slots hand aiortc's sender ForwardedPacket objects for VP8 and Opus;
+    # its packers must make the same RTP payloads of them as of an av.Packet.
+    from aiortc.codecs import get_encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    data = bytes(range(256)) * 20
+    for name, clock_rate in (("VP8", 90000), ("opus", 48000)):
+        frame = tap.EncodedFrame(data, 1234, clock_rate, True, 1, 0.0, name)
+        forwarded = frame.forward(5678)
+        assert isinstance(forwarded, tap.ForwardedPacket)
+        mime = f"{'video' if clock_rate == 90000 else 'audio'}/{name}"
+        codec = RTCRtpCodecParameters(mimeType=mime, clockRate=clock_rate, channels=2 if name == "opus" else None)
+        encoder = get_encoder(codec)
+        picture_id = getattr(encoder, "picture_id", None)  # VP8 numbers its pictures
+        packed = encoder.pack(forwarded)
+        if picture_id is not None:
+            encoder.picture_id = picture_id
+        assert packed == encoder.pack(frame.to_packet(5678))
+        assert packed[1] == 5678
+    h264 = tap.EncodedFrame(data, 1234, 90000, True, 1, 0.0, "H264")
+    assert isinstance(h264.forward(5678), av.Packet)  # aiortc's H.264 packer asserts an av.Packet
+
+
+def test_the_sender_clock_is_aiortcs_ntp_time_only_cheaper() -> None:
+    from aiortc import clock, rtcrtpsender
+
+    tap.speed_up_sender_clock()
+    tap.speed_up_sender_clock()
+    fast = rtcrtpsender.clock
+    assert isinstance(fast, tap._SenderClock)
+    assert fast.current_datetime is clock.current_datetime
+    # Within a millisecond of aiortc's own value (2**32 units per second).
+    assert abs(fast.current_ntp_time() - clock.current_ntp_time()) < (1 << 32) // 1000
