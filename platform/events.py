@@ -48,7 +48,9 @@ class InProcessBus:
     """Delivers to subscribers in this process; bounded queues, slow readers lose the oldest."""
 
     def __init__(self, queue_size: int = 1000) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[tuple[str, dict[str, Any]]]]] = {}
+        # topic -> {queue: how many live subscriptions deliver into it}: subscriptions that share a
+        # queue may overlap on a topic, and the end of one must not end the other's.
+        self._subscribers: dict[str, dict[asyncio.Queue[tuple[str, dict[str, Any]]], int]] = {}
         self._queue_size = queue_size
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -59,16 +61,19 @@ class InProcessBus:
                         ) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
         if queue is None:
             queue = asyncio.Queue(self._queue_size)
-        for topic in topics:
-            self._subscribers.setdefault(topic, set()).add(queue)
+        for topic in dict.fromkeys(topics):
+            queues = self._subscribers.setdefault(topic, {})
+            queues[queue] = queues.get(queue, 0) + 1
         try:
             yield _drain(queue)
         finally:
-            for topic in topics:
-                queues = self._subscribers.get(topic)
-                if queues is not None:
-                    queues.discard(queue)
-                    if not queues:
+            for topic in dict.fromkeys(topics):
+                found = self._subscribers.get(topic)
+                if found is not None and queue in found:
+                    found[queue] -= 1
+                    if not found[queue]:
+                        del found[queue]
+                    if not found:
                         del self._subscribers[topic]
 
     async def close(self) -> None:
@@ -78,7 +83,7 @@ class InProcessBus:
 def deliver(item: tuple[str, dict[str, Any]], *groups: Any) -> None:
     """Put ``item`` into every queue of ``groups`` once (a shared queue may appear in several);
     a full queue loses its oldest item."""
-    if len(groups) == 1:  # one set: no queue twice
+    if len(groups) == 1:  # one group: no queue twice
         for queue in list(groups[0]):
             if queue.full():
                 queue.get_nowait()

@@ -59,6 +59,7 @@ from lotse.platform.auth.events import (
     AccountUnblocked,
     PasswordChanged,
     SignedIn,
+    SignedOut,
     TwoFactorEnabled,
 )
 from lotse.platform.errors import ConflictError, NotSignedInError, ValidationError
@@ -359,6 +360,7 @@ async def do_sign_out(svc: Services, actor: Actor, session_key: str | None) -> N
         await sessions.end_session(session_key)
         if session is not None:
             u.audit(AuditType.SIGN_OUT, subject=session.account)
+            u.event(SignedOut(session.account.id))
 
 
 async def do_request_password_reset(svc: Services, actor: Actor, email: str) -> None:

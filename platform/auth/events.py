@@ -23,6 +23,13 @@ class SignedIn(_AccountEvent):
 
 
 @dataclass(frozen=True)
+class SignedOut(_AccountEvent):
+    """One of the account's sessions ended by signing out (its open sockets close)."""
+
+    name: ClassVar[str] = "auth.signed_out"
+
+
+@dataclass(frozen=True)
 class AccountBlocked(_AccountEvent):
     name: ClassVar[str] = "auth.account_blocked"
 

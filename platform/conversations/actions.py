@@ -356,7 +356,7 @@ async def do_hand_over(svc: Services, actor: Actor, conversation: Conversation, 
             )
         if not any(m.account_id == successor.id for m in members):  # type: ignore[attr-defined]
             await _add(u, conversation, successor)
-        conversation.manager_id = successor.id  # type: ignore[attr-defined]
+        conversation.manager_id = successor.id
         await conversation.save(update_fields=["manager_id"])
         u.audit(AuditType.UPDATE, subject=clients[0] if clients else None,
                 details={"conversation_id": conversation.id, "manager": successor.id})

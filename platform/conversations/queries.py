@@ -99,11 +99,17 @@ async def open_conversation(svc: Services, actor: Actor, conversation_id: int, *
         raise NotFoundError()
     await require(svc, actor, Permission.CONVERSATION_READ, conversation, "conversation.read")
     if audit:
-        client = await ChatParticipant.filter(conversation_id=conversation.id, account__role=Role.CLIENT).order_by(
-            "id").select_related("account").first()
-        await record(svc, actor, "conversation.read", AuditType.READ, subject=client.account if client else None,
-                     details={"conversation_id": conversation.id})
+        await record_read(svc, actor, conversation)
     return conversation
+
+
+async def record_read(svc: Services, actor: Actor, conversation: Conversation) -> None:
+    """Audit one load of a conversation's content: a page view, a state fetch, a WebSocket's first state
+    (the live events after it are not audited one by one)."""
+    client = await ChatParticipant.filter(conversation_id=conversation.id, account__role=Role.CLIENT).order_by(
+        "id").select_related("account").first()
+    await record(svc, actor, "conversation.read", AuditType.READ, subject=client.account if client else None,
+                 details={"conversation_id": conversation.id})
 
 
 def message_json(message: ChatMessage, attachments: list[ChatAttachment]) -> dict[str, Any]:

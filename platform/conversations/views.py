@@ -52,7 +52,7 @@ async def _person(account_id: str | int | None) -> Account:
         person = await Account.get_or_none(id=int(account_id or 0))
     except ValueError:
         person = None
-    if person is None or person.organisation_id != current_account().organisation_id:  # type: ignore[union-attr]
+    if person is None or person.organisation_id != current_account().organisation_id:  # type: ignore[attr-defined,union-attr]
         raise NotFoundError()
     return person
 
@@ -122,8 +122,8 @@ async def show(conversation_id: int) -> Any:
 @blueprint.get("/conversations/<int:conversation_id>/state")
 @signed_in()
 async def state(conversation_id: int) -> Any:
-    """The conversation as JSON (what the page's script starts from)."""
-    conversation = await queries.open_conversation(services(), actor(), conversation_id, audit=False)
+    """The conversation as JSON (what the page's script starts from): a read, audited as the page is."""
+    conversation = await queries.open_conversation(services(), actor(), conversation_id)
     return jsonify(await queries.conversation_state(actor(), conversation))
 
 

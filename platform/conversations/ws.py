@@ -15,6 +15,11 @@ in, and those they are added to later (the list page).
   participation changes: who leaves or is removed gets that event and
   nothing more of the conversation.
 - The person counts as online (no notification mails) while a socket is open.
+- The socket ends with its session (``live_sessions``): on sign-out,
+  deactivation or blocking at once, on expiry within a minute; the client
+  gets ``{"event": "session.ended"}`` and close code 4401.
+- The first state (``hello`` of a conversation) is audited as a read, as the
+  page and the state fetch are; the live events after it are not.
 - From the client it accepts ``{"type": "read", "message_id": n}``.
 """
 
@@ -33,6 +38,7 @@ from lotse.platform import i18n
 from lotse.platform.accounts.sessions import load_session
 from lotse.platform.actions import Services
 from lotse.platform.conversations import actions, queries
+from lotse.platform.conversations.live_sessions import Watch, session_guard
 from lotse.platform.conversations.models import ChatParticipant, Conversation
 from lotse.platform.conversations.presence import REFRESH, presence
 from lotse.platform.errors import PlatformError
@@ -83,6 +89,10 @@ def _refuse(status: int) -> Response:
 
 
 _CLOSED: tuple[str, dict[str, Any]] = ("", {})  # put into the queue when the client goes away
+# Put into the queue when the socket's session ended (signed out, deactivated, blocked, expired):
+# the client hears it, and the close code tells the page not to reconnect.
+_SESSION_ENDED: tuple[str, dict[str, Any]] = ("", {"event": "session.ended"})
+SESSION_ENDED_CODE = 4401
 
 
 class Connection:
@@ -129,7 +139,8 @@ async def socket() -> Any:
     svc = services()
     if not origin_allowed(websocket.headers.get("Origin"), svc.settings.base_url, websocket.headers.get("Host")):
         return _refuse(403)
-    session = await load_session(websocket.cookies.get(SESSION_COOKIE), svc.now())
+    session_key = websocket.cookies.get(SESSION_COOKIE) or ""
+    session = await load_session(session_key, svc.now())
     if session is None or session.pending_two_factor:
         return _refuse(401)
     account = session.account
@@ -148,19 +159,23 @@ async def socket() -> Any:
     tracker = presence(svc)
     await tracker.connect(account.id, connection_id)
     background: list[asyncio.Task[Any]] = []
+    guard = session_guard(svc)
+    watch: Watch | None = None
     try:
         if single is not None:
             ids = [single.id]
             if await connection.still_participates(single.id):
                 connection.visible.add(single.id)
         else:
-            ids = list(await ChatParticipant.filter(account_id=account.id, left_at=None).values_list(
-                "conversation_id", flat=True))
+            ids = [row["conversation_id"] for row in await ChatParticipant.filter(
+                account_id=account.id, left_at=None).values("conversation_id")]
             connection.visible.update(ids)
         await connection.follow(f"account.{account.id}", *(f"conversation.{i}" for i in ids))
+        watch = await guard.watch(account.id, session_key, lambda: connection.queue.put_nowait(_SESSION_ENDED))
         hello: dict[str, Any] = {"event": "hello", "conversations": sorted(connection.visible)}
         if single is not None:
             hello["state"] = await queries.conversation_state(me, single)
+            await queries.record_read(svc, me, single)  # the socket's first load; live events are not audited
         await websocket.send(json.dumps(hello))
         background.append(asyncio.create_task(_receive(svc, me, single)))
         if getattr(tracker, "needs_refresh", False):
@@ -171,10 +186,17 @@ async def socket() -> Any:
             item = await connection.queue.get()
             if item is _CLOSED:
                 break
+            if item is _SESSION_ENDED:
+                with contextlib.suppress(Exception):
+                    await websocket.send(encode(_SESSION_ENDED[1]))
+                    await websocket.close(SESSION_ENDED_CODE)
+                break
             outgoing = await _filter(connection, single, item[1])
             if outgoing is not None:
                 await websocket.send(outgoing)
     finally:
+        if watch is not None:
+            guard.unwatch(watch)
         for task in background:
             task.cancel()
         await connection.close()
@@ -187,12 +209,12 @@ async def _filter(connection: Connection, single: Conversation | None, payload: 
     kind = payload.get("event", "")
     me = connection.me.account_id
     if kind == "account.conversation_added":
-        conversation_id = int(payload["conversation_id"])
-        if single is not None and conversation_id != single.id:
+        added = int(payload["conversation_id"])
+        if single is not None and added != single.id:
             return None
-        if await connection.still_participates(conversation_id):
-            await connection.follow(f"conversation.{conversation_id}")
-            connection.visible.add(conversation_id)
+        if await connection.still_participates(added):
+            await connection.follow(f"conversation.{added}")
+            connection.visible.add(added)
         return encode(payload)
     conversation_id = payload.get("conversation_id")
     if not isinstance(conversation_id, int):

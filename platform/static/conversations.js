@@ -51,8 +51,10 @@
       var event = JSON.parse(message.data);
       self.apply(event);
     };
-    socket.onclose = function () {
+    socket.onclose = function (closing) {
       if (self.closed) { return; }
+      // 4401: the session ended (signed out elsewhere, deactivated): the reload shows the sign-in page.
+      if (closing.code === 4401) { self.closed = true; window.location.reload(); return; }
       // Reconnect with a back-off; the hello carries the full state again.
       setTimeout(function () { self.connect(attempt + 1); }, Math.min(30000, 500 * Math.pow(2, attempt)));
     };
