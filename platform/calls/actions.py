@@ -22,6 +22,8 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from tortoise.exceptions import IntegrityError
+
 from lotse.platform.accounts.models import Account, Role
 from lotse.platform.actions import Services, Unit, require, unit
 from lotse.platform.audit.models import AuditType
@@ -85,7 +87,22 @@ async def running_call(conversation: Conversation) -> Call | None:
 
 
 async def do_start_call(svc: Services, actor: Actor, conversation: Conversation) -> Call:
-    """Start a video call in ``conversation``, or return the one that runs."""
+    """Start a video call in ``conversation``, or return the one that runs.
+
+    Two people starting at the same moment both check, find no call and
+    insert: the unique ``running_for`` lets one insert win, and the other's
+    unit rolls back and returns the winner's call.
+    """
+    try:
+        return await _start_call(svc, actor, conversation)
+    except IntegrityError:
+        existing = await running_call(conversation)
+        if existing is None:
+            raise
+        return existing
+
+
+async def _start_call(svc: Services, actor: Actor, conversation: Conversation) -> Call:
     async with unit(svc, actor, "call.start", Permission.CALL_START, conversation) as u:
         organisation = await _video_on(conversation.organisation_id)
         existing = await running_call(conversation)
@@ -95,7 +112,7 @@ async def do_start_call(svc: Services, actor: Actor, conversation: Conversation)
         call = await Call.create(
             organisation_id=conversation.organisation_id, conversation_id=conversation.id, room_id=room_id,
             media_url=call_media(svc).pick(room_id), cap=max(MIN_CAP, min(MAX_CAP, organisation.participant_cap)),
-            started_by_id=actor.account_id, started_at=u.now,
+            started_by_id=actor.account_id, started_at=u.now, running_for=conversation.id,
         )
         members = await ChatParticipant.filter(conversation_id=conversation.id, left_at=None).order_by("id")
         await CallInvitation.bulk_create([
@@ -124,9 +141,20 @@ async def check_join(svc: Services, actor: Actor, call: Call) -> None:
 
 
 async def do_join_call(svc: Services, actor: Actor, call: Call) -> CallAttendance:
-    """Record that ``actor`` is in the call (after the media unit accepted them)."""
+    """Record that ``actor`` is in the call (after the media unit accepted them).
+
+    The cap is counted again inside the transaction, with the call's row
+    locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one writer at
+    a time), so parallel joins cannot all pass ``check_join``'s count.
+    """
     await check_join(svc, actor, call)
     async with unit(svc, actor, "call.join", None, call) as u:
+        locked = await Call.filter(id=call.id).select_for_update().first()
+        if locked is None or not locked.running:
+            raise CallEndedError()
+        stays = await CallAttendance.filter(call_id=call.id, left_at=None).values_list("account_id", flat=True)
+        if actor.account_id not in stays and len(stays) >= locked.cap:
+            raise CallFullError(locked.cap)
         # A second tab or a reconnect closes the earlier stay first.
         await CallAttendance.filter(call_id=call.id, account_id=actor.account_id, left_at=None).update(left_at=u.now)
         stay = await CallAttendance.create(call=call, account_id=actor.account_id, joined_at=u.now)
@@ -195,7 +223,8 @@ async def do_end_call(svc: Services, actor: Actor, call: Call) -> Call:
 
 async def _end(u: Unit, call: Call, client: Account | None, *, reason: str) -> None:
     call.ended_at = u.now
-    await call.save(update_fields=["ended_at"])
+    call.running_for = None  # the conversation may start a new call
+    await call.save(update_fields=["ended_at", "running_for"])
     u.audit(AuditType.UPDATE, subject=client, action="call.end", details={
         "call_id": call.id, "conversation_id": call.conversation_id, "reason": reason,
         "seconds": int((call.ended_at - call.started_at).total_seconds())})

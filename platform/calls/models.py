@@ -27,6 +27,10 @@ class Call(models.Model):
     started_by_id = fields.IntField(null=True)
     started_at = fields.DatetimeField(db_index=True)
     ended_at = fields.DatetimeField(null=True, db_index=True)
+    # The conversation's id while the call runs, cleared when it ends. Unique (NULLs
+    # do not collide), so a conversation never has two running calls, however many
+    # people press "start" at the same moment.
+    running_for = fields.IntField(null=True, unique=True)
 
     class Meta:
         table = "call"
