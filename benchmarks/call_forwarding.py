@@ -1,7 +1,7 @@
 """Benchmark the media unit: forwarding rooms of 2, 6 and 12, and a decode/re-encode baseline.
 
 The server runs in its own process (``python -m lotse.media.server``); the
-clients run in this one. Clients are cheap: their audio (Opus) and 640x480
+clients run in worker processes of their own. Clients are cheap: their audio (Opus) and 640x480
 VP8 video are encoded once before the run and replayed as packets, and they
 receive through the tap without decoding. Each video frame is recognised by
 its bytes, so the time from the publisher's track handing it to aiortc to the
@@ -13,7 +13,12 @@ video frames delivered vs sent, hop latency p50/p99, the server's event-loop
 lag, and for the baseline (aiortc's MediaRelay: decode once, encode per
 subscriber) the same CPU figures and the ratio.
 
-    python benchmarks/call_forwarding.py [--quick] [--sizes 2,6,12] [--json out.json]
+    python benchmarks/call_forwarding.py [--quick] [--sizes 2,6,12] [--relay-sizes 2,3]
+        [--duration S] [--client-processes 2] [--json out.json]
+
+The client peers run in ``--client-processes`` worker processes (default 2),
+so that twelve of them do not share one event loop; the server's CPU is its
+process CPU time (``/proc/<pid>/stat``) over the measured window.
 
 Targets (2-core machine): a 12-person audio+video room under 1 core, no
 frame loss, hop p99 under 20 ms.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import fractions
 import gc
@@ -33,8 +39,9 @@ import secrets
 import socket
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -167,20 +174,11 @@ class RelayRoom(Room):
 
 
 # -- one measured room ------------------------------------------------------------------
-@dataclass
-class Tally:
-    sends: dict[tuple[str, int], float] = field(default_factory=dict)  # (publisher, clip index) -> last send time
-    sent_in_window: dict[str, int] = field(default_factory=dict)
-    delivered_in_window: int = 0
-    received_in_window: int = 0  # by receive time (the baseline's frames are re-encoded)
-    audio_in_window: int = 0
-    latencies: list[float] = field(default_factory=list)
-    window: tuple[float, float] = (float("inf"), float("inf"))
-
-    def in_window(self, t: float) -> bool:
-        return self.window[0] <= t < self.window[1]
-
-
+# The clients run in worker processes of their own (``--client-processes``,
+# default 2): twelve client peers receive as much as the server sends, and
+# in one process they took most of a core, so their own event-loop delay
+# showed up as hop latency. time.monotonic() is one clock for all processes
+# of the machine, so a send in one worker and its arrival in another compare.
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -196,14 +194,13 @@ def machine_busy() -> float:
 
 
 def proc_cpu(pid: int) -> float:
+    """Return user + system CPU seconds of process ``pid`` so far."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def start_server(
-    relay: bool, cap: int, secret: str
-) -> tuple[asyncio.subprocess.Process, int, list[dict[str, Any]], asyncio.Future[None]]:
+async def start_server(relay: bool, cap: int, secret: str) -> tuple[asyncio.subprocess.Process, int, list[dict[str, Any]]]:
     port = free_port()
     env = {**os.environ, "LOTSE_MEDIA_SECRET": secret}
     if relay:
@@ -219,111 +216,178 @@ async def start_server(
             with contextlib.suppress(ValueError):
                 lines.append({**json.loads(raw), "at": time.monotonic()})
 
-    reader = asyncio.ensure_future(read())
+    _background.add(asyncio.ensure_future(read()))
     for _ in range(100):
         with contextlib.suppress(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
             break
         await asyncio.sleep(0.1)
-    return process, port, lines, reader
+    return process, port, lines
 
 
-async def run_room(n: int, clip: Clip, *, relay: bool, warmup: float, duration: float) -> dict[str, Any]:
-    secret = secrets.token_hex(16)
-    process, port, lines, _reader = await start_server(relay, max(n, 2), secret)
-    tally = Tally()
-    clients: list[CallClient] = []
-    room = f"bench-{n}-{'relay' if relay else 'fwd'}"
+_background: set[asyncio.Future[None]] = set()
+
+
+async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) -> None:
+    """One worker process: join its clients, then log sends and arrivals during the window it is given."""
+    video = [bytes.fromhex(v) for v in stored["video"]]
+    audio = [bytes.fromhex(a) for a in stored["audio"]]
+    index = {data: i for i, data in enumerate(video)}
+    window = [float("inf"), float("inf")]
+    sends: list[tuple[str, int, float]] = []
+    arrivals: list[tuple[str, int, float]] = []
+    counts = {"video": 0, "audio": 0}
 
     def on_frame(received: ReceivedFrame) -> None:
         frame = received.frame
         now = frame.received_at
+        if not window[0] <= now < window[1] + 0.5:
+            return
         if received.source == "microphone":
-            if tally.in_window(now):
-                tally.audio_in_window += 1
+            if now < window[1]:
+                counts["audio"] += 1
             return
-        if tally.in_window(now):
-            tally.received_in_window += 1
-        index = clip.index.get(frame.data)
-        if index is None or received.participant is None:
-            return
-        sent = tally.sends.get((received.participant, index))
-        if sent is not None and tally.in_window(sent):
-            tally.delivered_in_window += 1
-            tally.latencies.append(now - sent)
+        if now < window[1]:
+            counts["video"] += 1
+        found = index.get(frame.data)
+        if found is not None and received.participant is not None:
+            arrivals.append((received.participant, found, now))
 
+    clients: list[CallClient] = []
+    for name in config["names"]:
+
+        def sent(i: int, name: str = name) -> None:
+            now = time.monotonic()
+            if window[0] - 1 <= now < window[1]:
+                sends.append((name, i, now))
+
+        client = CallClient(
+            name,
+            cap=config["cap"],
+            microphone=ClipTrack("audio", audio),
+            camera=ClipTrack("video", video, sent),
+            screen=False,
+            keep_frames=False,
+            on_frame=on_frame,
+        )
+        token = issue_token(config["secret"].encode(), config["room"], name)
+        signalling = WebSocketSignalling(f"ws://127.0.0.1:{config['port']}/rooms/{config['room']}?token={token}", client.on_push)
+        await signalling.connect()
+        await client.join(signalling)
+        clients.append(client)
+    gc.collect()
+    gc.freeze()
+    print(json.dumps({"joined": len(clients)}), flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    window[0], window[1] = json.loads(await reader.readline())
+    await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
+    cpu_start = sum(os.times()[:2])
+    await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
+    cpu = sum(os.times()[:2]) - cpu_start
+    await asyncio.sleep(0.5)  # frames sent at the end of the window are still in flight
+    print(json.dumps({"cpu": cpu, "sends": sends, "arrivals": arrivals, "counts": counts}), flush=True)
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), 5)
+
+
+async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, duration: float, processes: int) -> dict[str, Any]:
+    secret = secrets.token_hex(16)
+    cap = max(n, 2)
+    process, port, lines = await start_server(relay, cap, secret)
+    room = f"bench-{n}-{'relay' if relay else 'fwd'}"
+    names = [f"p{i}" for i in range(n)]
+    groups = [names[i::processes] for i in range(min(processes, n))]
+    workers: list[asyncio.subprocess.Process] = []
     try:
-        for i in range(n):
-            name = f"p{i}"
-
-            def sent(index: int, name: str = name) -> None:
-                now = time.monotonic()
-                tally.sends[(name, index)] = now
-                if tally.in_window(now):
-                    tally.sent_in_window[name] = tally.sent_in_window.get(name, 0) + 1
-
-            client = CallClient(
-                name,
-                cap=max(n, 2),
-                microphone=ClipTrack("audio", clip.audio),
-                camera=ClipTrack("video", clip.video, sent),
-                screen=False,
-                keep_frames=False,
-                on_frame=on_frame,
-            )
-            signalling = WebSocketSignalling(
-                f"ws://127.0.0.1:{port}/rooms/{room}?token={issue_token(secret.encode(), room, name)}", client.on_push
-            )
-            await signalling.connect()
-            await client.join(signalling)
-            clients.append(client)
-        gc.collect()
-        gc.freeze()
+        for group in groups:
+            config = {"port": port, "secret": secret, "room": room, "names": group, "cap": cap, "clip": clip_path}
+            workers.append(await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--client-worker", json.dumps(config),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28))
+        for worker in workers:
+            assert worker.stdout is not None
+            joined = await asyncio.wait_for(worker.stdout.readline(), 120)
+            if not joined:
+                raise RuntimeError("a client worker failed to join")
         await asyncio.sleep(warmup)
-        start = time.monotonic()
-        tally.window = (start, start + duration)
-        cpu_start, clients_cpu_start, busy_start = proc_cpu(process.pid), sum(os.times()[:2]), machine_busy()
-        await asyncio.sleep(duration)
-        cpu_end, clients_cpu_end, busy_end = proc_cpu(process.pid), sum(os.times()[:2]), machine_busy()
-        await asyncio.sleep(0.5)  # frames sent at the end of the window are still in flight
+        start = time.monotonic() + 0.2
+        end = start + duration
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(json.dumps([start, end]).encode() + b"\n")
+            await worker.stdin.drain()
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        cpu_start, busy_start = proc_cpu(process.pid), machine_busy()
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        cpu_end, busy_end = proc_cpu(process.pid), machine_busy()
+        load = os.getloadavg()[0]
+        reports = []
+        for worker in workers:
+            assert worker.stdout is not None
+            reports.append(json.loads(await asyncio.wait_for(worker.stdout.readline(), 60)))
     finally:
-        for client in clients:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), 5)
-        gc.unfreeze()
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError, TimeoutError):
+                await asyncio.wait_for(worker.wait(), 15)
+            with contextlib.suppress(ProcessLookupError):
+                worker.kill()
         process.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 10)
 
+    sends: dict[tuple[str, int], list[float]] = {}
+    sent_in_window = 0
+    for report in reports:
+        for name, index, at in report["sends"]:
+            sends.setdefault((name, index), []).append(at)
+            sent_in_window += start <= at < end
+    for times in sends.values():
+        times.sort()
+    latencies: list[float] = []
+    delivered = 0
+    for report in reports:
+        for publisher, index, at in report["arrivals"]:
+            times = sends.get((publisher, index), [])
+            position = bisect.bisect_right(times, at)
+            if position and start <= times[position - 1] < end:
+                delivered += 1
+                latencies.append(at - times[position - 1])
+    received_video = sum(r["counts"]["video"] for r in reports)
+    clients_cpu = sum(r["cpu"] for r in reports)
     streams = n * (n - 1) * 2  # audio + video to every other participant
     cpu = cpu_end - cpu_start
-    expected = sum(tally.sent_in_window.values()) * (n - 1)
-    window_lines = [line for line in lines if start + 1 <= line["at"] <= start + duration + 0.5]
+    expected = sent_in_window * (n - 1)
+    window_lines = [line for line in lines if start + 1 <= line["at"] <= end + 0.5]
     lags_p99 = [line["loop_lag_ms"]["p99"] for line in window_lines]
     lags_p50 = [line["loop_lag_ms"]["p50"] for line in window_lines]
     lags_max = [line["loop_lag_ms"]["max"] for line in window_lines]
-    latencies = sorted(tally.latencies)
+    latencies.sort()
 
     def pct(q: float) -> float | None:
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else None
 
+    got = received_video if relay else delivered
     return {
         "mode": "relay (decode+encode)" if relay else "forward",
         "participants": n,
         "forwarded_streams": streams,
+        "seconds": duration,
         "server_cores": round(cpu / duration, 3),
         "cpu_ms_per_stream_second": round(cpu * 1000 / (streams * duration), 2),
-        "clients_cores": round((clients_cpu_end - clients_cpu_start) / duration, 3),
+        "client_processes": len(workers),
+        "clients_cores": round(clients_cpu / duration, 3),
         # Anything else running on the machine competes with server and clients.
-        "other_processes_cores": round(
-            (busy_end - busy_start - cpu - (clients_cpu_end - clients_cpu_start)) / duration, 3
-        ),
+        "other_processes_cores": round((busy_end - busy_start - cpu - clients_cpu) / duration, 3),
         "machine_cores": os.cpu_count(),
+        "load_1min": round(load, 2),
         "video_frames_expected": expected,
-        "video_frames_delivered": tally.delivered_in_window if not relay else tally.received_in_window,
-        "delivery_ratio": round((tally.delivered_in_window if not relay else tally.received_in_window) / expected, 4) if expected else None,
-        "audio_packets_received": tally.audio_in_window,
+        "video_frames_delivered": got,
+        "delivery_ratio": round(got / expected, 4) if expected else None,
+        "audio_packets_received": sum(r["counts"]["audio"] for r in reports),
         "audio_packets_expected": int(duration / 0.02) * n * (n - 1),
         "hop_latency_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)} if not relay else None,
         "loop_lag_ms": {
@@ -359,14 +423,15 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     warmup, duration = (2.0, 4.0) if args.quick else (3.0, 10.0)
     duration = args.duration or duration
     results = []
-    for n in args.sizes:
-        result = await run_room(n, clip, relay=False, warmup=warmup, duration=duration)
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    for n in args.relay_sizes:
-        result = await run_room(n, clip, relay=True, warmup=warmup, duration=duration / 2)
-        print(json.dumps(result), flush=True)
-        results.append(result)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as stored:
+        json.dump({"video": [v.hex() for v in clip.video], "audio": [a.hex() for a in clip.audio]}, stored)
+        stored.flush()
+        runs = [(n, False) for n in args.sizes] + [(n, True) for n in args.relay_sizes]
+        for n, relay in runs:
+            result = await run_room(n, stored.name, relay=relay, warmup=warmup,
+                                    duration=duration / 2 if relay else duration, processes=args.client_processes)
+            print(json.dumps(result), flush=True)
+            results.append(result)
     forward = {r["participants"]: r for r in results if r["mode"] == "forward"}
     for r in results:
         if r["mode"] != "forward" and r["participants"] in forward:
@@ -378,7 +443,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print()
-    print(f"{'mode':<22}{'n':>3}{'streams':>8}{'cores':>7}{'ms/str·s':>9}{'delivered':>16}{'hop p50/p99 ms':>16}{'lag p50/p99 ms':>16}{'ratio':>7}{'others':>8}")
+    print(f"{'mode':<22}{'n':>3}{'streams':>8}{'cores':>7}{'ms/str·s':>9}{'delivered':>16}{'hop p50/p99 ms':>16}"
+          f"{'lag p50/p99 ms':>16}{'ratio':>7}{'clients':>8}{'others':>8}{'load':>6}")
     for r in results:
         latency = r["hop_latency_ms"]
         hop = f"{latency['p50']}/{latency['p99']}" if latency else "-"
@@ -388,10 +454,22 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['mode']:<22}{r['participants']:>3}{r['forwarded_streams']:>8}{r['server_cores']:>7}"
             f"{r['cpu_ms_per_stream_second']:>9}{delivered:>16}{hop:>16}"
             f"{str(lag['p50']) + '/' + str(lag['p99_worst_interval']):>16}{r.get('cpu_ratio_vs_forward', ''):>7}"
-            f"{r['other_processes_cores']:>8}"
+            f"{r['clients_cores']:>8}{r['other_processes_cores']:>8}{r['load_1min']:>6}"
         )
-    print("cores: server process; ms/str·s: server CPU per forwarded stream-second; others: cores used by")
-    print("unrelated processes during the window (the machine is shared; above ~0.3 the numbers are disturbed)")
+    print("cores: server process CPU / wall; ms/str·s: server CPU per forwarded stream-second; delivered: video")
+    print("frames sent in the window that reached each other participant; ratio: baseline CPU per stream-second over")
+    print("forwarding's at the same size; clients: cores of the client processes; others: cores used by unrelated")
+    print("processes (the machine is shared); load: 1-minute load average at the end of the window.")
+    for r in results:
+        busy = r["server_cores"] + r["clients_cores"] + r["other_processes_cores"]
+        if busy > 0.9 * (r["machine_cores"] or 1):
+            print(f"! {r['mode']} n={r['participants']}: the machine was saturated ({busy:.2f} of {r['machine_cores']} cores busy,"
+                  f" {r['other_processes_cores']} by other processes); the server may have waited for CPU, rerun on a quiet machine")
+    forward = [r for r in results if r["mode"] == "forward" and r["participants"] == 12]
+    for r in forward:
+        met = (r["server_cores"] < 1 and r["video_frames_delivered"] == r["video_frames_expected"]
+               and r["hop_latency_ms"]["p99"] is not None and r["hop_latency_ms"]["p99"] < 20)
+        print(f"target (12 people: < 1 core, no frame loss, hop p99 < 20 ms): {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":
@@ -401,11 +479,18 @@ if __name__ == "__main__":
     parser.add_argument("--relay-sizes", default="2,3", help="baseline room sizes ('' to skip)")
     parser.add_argument("--duration", type=float, help="measured seconds per forwarding room (default 10, --quick 4)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes the client peers are spread over")
     parser.add_argument("--serve-relay", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--client-worker", help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=int, default=12, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve_relay:
         serve_relay(arguments.serve_relay, arguments.cap)
+        sys.exit(0)
+    if arguments.client_worker:
+        config = json.loads(arguments.client_worker)
+        with open(config["clip"]) as stored:
+            asyncio.run(client_worker(config, json.load(stored)))
         sys.exit(0)
     arguments.sizes = [int(s) for s in arguments.sizes.split(",") if s]
     arguments.relay_sizes = [int(s) for s in arguments.relay_sizes.split(",") if s]
