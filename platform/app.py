@@ -16,7 +16,7 @@ from quart import Quart, Response, g, jsonify, redirect, request, url_for
 from quart_schema import QuartSchema, RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from lotse.platform import i18n
+from lotse.platform import i18n, staticfiles
 from lotse.platform.accounts import sessions
 from lotse.platform.actions import Services
 from lotse.platform.clock import Clock, SystemClock
@@ -64,7 +64,8 @@ LANGUAGE_COOKIE = "lotse_lang"
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, start_workers: bool = True) -> Quart:
     """Build the app; the database is opened when it starts serving."""
     settings = settings or load_settings()
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=None)
+    staticfiles.install(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_message_bytes + 1024 * 1024,
@@ -135,7 +136,9 @@ def _install_request_hooks(app: Quart, svc: Services) -> None:
     @app.before_request
     async def load_user() -> None:
         i18n.active_translations.set(svc.translations)
-        session = await sessions.load_session(request.cookies.get(SESSION_COOKIE), svc.now())
+        # Static files need no session (and no database round trip).
+        session = (None if request.endpoint == staticfiles.ENDPOINT
+                   else await sessions.load_session(request.cookies.get(SESSION_COOKIE), svc.now()))
         g.web_session = session
         g.account = session.account if session is not None and not session.pending_two_factor else None
         account = g.account

@@ -66,7 +66,10 @@ class CallSocket:
         self.me = me
         self.call = call
         self.language = language
-        self.outgoing: asyncio.Queue[Message | None] = asyncio.Queue()
+        # What goes to the browser, in order: (message, from the room?). The room's
+        # messages are prepared by the writer, one after the other, so a slow step
+        # (recording the stay at ``joined``) never lets a later message overtake.
+        self.outgoing: asyncio.Queue[tuple[Message, bool] | None] = asyncio.Queue()
         self.seat: Seat | None = None
         self.joined = False
         self.names: dict[str, str] = {}
@@ -88,7 +91,18 @@ class CallSocket:
         return self.names[participant_id]
 
     async def outbox(self, message: Message) -> None:
-        """Everything the room says to this person passes here on its way to the browser."""
+        """Everything the room says to this person passes here on its way to the browser.
+
+        Queued at once, in the order the room says it; :meth:`prepare` runs in the writer.
+        """
+        self.outgoing.put_nowait((message, True))
+
+    def say(self, message: Message) -> None:
+        """Queue a message of the platform's own (an error, a refusal) for the browser."""
+        self.outgoing.put_nowait((message, False))
+
+    async def prepare(self, message: Message) -> Message:
+        """Add the platform's part to a message from the room (names, the recorded stay, errors)."""
         kind = message.get("type")
         if kind == "joined":
             try:
@@ -116,16 +130,16 @@ class CallSocket:
             if code in (ErrorCode.ROOM_FULL, ErrorCode.ROOM_CLOSED, ErrorCode.BAD_OFFER,
                         ErrorCode.UNSUPPORTED_CODEC, ErrorCode.ALREADY_JOINED) and not self.joined:
                 await self.drop_seat()
-        self.outgoing.put_nowait(message)
+        return message
 
     async def receive(self, message: Any) -> None:
         if not isinstance(message, dict):
-            self.outgoing.put_nowait({"type": "error", "code": "bad_message", "message": "a JSON object"})
+            self.say({"type": "error", "code": "bad_message", "message": "a JSON object"})
             return
         request_id = message.get("id")
         if message.get("type") == "join":
             if self.seat is not None:
-                self.outgoing.put_nowait({"type": "error", "code": "already_joined", "re": request_id,
+                self.say({"type": "error", "code": "already_joined", "re": request_id,
                                           "message": "already in the call"})
                 return
             try:
@@ -134,18 +148,18 @@ class CallSocket:
                 self.seat = await call_media(self.svc).open_seat(
                     self.call.media_url, self.call.room_id, self.call.cap, str(self.me.account_id), self.outbox)
             except PlatformError as refused:
-                self.outgoing.put_nowait(self.error(refused, request_id))
+                self.say(self.error(refused, request_id))
                 return
             except Exception:
                 logger.exception("could not open a seat in call %s", self.call.id)
-                self.outgoing.put_nowait({"type": "error", "code": ErrorCode.UNKNOWN_ROOM, "re": request_id,
+                self.say({"type": "error", "code": ErrorCode.UNKNOWN_ROOM, "re": request_id,
                                           "message": MEDIA_MESSAGES[ErrorCode.UNKNOWN_ROOM].render(self.language)})
                 return
         if self.seat is None:
             if message.get("type") == "state":
-                self.outgoing.put_nowait({"type": "state", "room": None, "re": request_id})
+                self.say({"type": "state", "room": None, "re": request_id})
                 return
-            self.outgoing.put_nowait({"type": "error", "code": "not_joined", "re": request_id,
+            self.say({"type": "error", "code": "not_joined", "re": request_id,
                                       "message": "join the call first"})
             return
         await self.seat.send(message)
@@ -237,9 +251,12 @@ async def _read(socket: CallSocket) -> None:
 
 async def _write(socket: CallSocket) -> None:
     while True:
-        message = await socket.outgoing.get()
-        if message is None:
+        item = await socket.outgoing.get()
+        if item is None:
             return
+        message, from_room = item
+        if from_room:
+            message = await socket.prepare(message)
         await websocket.send(json.dumps(message))
 
 
@@ -251,4 +268,4 @@ async def _follow(socket: CallSocket, events: Any) -> None:
         removed = kind == "participant.left" and payload.get("account_id") == me
         if ended or removed:
             await socket.leave("room_closed" if ended else "removed")
-            socket.outgoing.put_nowait({"type": "room_closed"})
+            socket.say({"type": "room_closed"})
