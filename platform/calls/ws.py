@@ -14,6 +14,9 @@ between the browser and the call's room, wherever that lives
   leaves or the socket closes, it ends (``do_leave_call``);
 - ``joined`` carries ``names`` and ``participant_joined`` a ``name``, so the
   page can show the participant list (the unit knows only account ids);
+- when the person's session ends (sign-out, deactivation, blocking, expiry;
+  :mod:`lotse.platform.conversations.live_sessions`), they leave the call and
+  the socket says ``session_ended`` and closes with code 4401;
 - when the call is ended by its manager (``call.ended`` on the bus, from any
   worker), or the person is removed from the conversation, the socket says
   ``room_closed`` and leaves.
@@ -37,8 +40,9 @@ from lotse.platform.actions import Services
 from lotse.platform.calls import actions
 from lotse.platform.calls.media import Message, Seat, call_media
 from lotse.platform.calls.models import Call
+from lotse.platform.conversations.live_sessions import session_guard
 from lotse.platform.conversations.models import ChatParticipant
-from lotse.platform.conversations.ws import origin_allowed
+from lotse.platform.conversations.ws import SESSION_ENDED_CODE, origin_allowed
 from lotse.platform.errors import NotPermittedError, PlatformError
 from lotse.platform.i18n import LazyText, _l
 from lotse.platform.permissions import Actor
@@ -56,6 +60,7 @@ MEDIA_MESSAGES: dict[str, LazyText] = {
                                     "Please use a current version of Chrome, Edge, Firefox or Safari."),
     ErrorCode.UNKNOWN_ROOM: _l("The call cannot be reached at the moment. Please try again in a minute."),
 }
+SESSION_ENDED = _l("You have been signed out, so you have left the call. Sign in again to rejoin it.")
 
 
 class CallSocket:
@@ -192,7 +197,8 @@ async def signalling(call_id: int) -> Any:
     svc = services()
     if not origin_allowed(websocket.headers.get("Origin"), svc.settings.base_url, websocket.headers.get("Host")):
         return _refuse(403)
-    session = await load_session(websocket.cookies.get(SESSION_COOKIE), svc.now())
+    session_key = websocket.cookies.get(SESSION_COOKIE) or ""
+    session = await load_session(session_key, svc.now())
     if session is None or session.pending_two_factor:
         return _refuse(401)
     account = session.account
@@ -220,12 +226,16 @@ async def signalling(call_id: int) -> Any:
     if refusal is not None:
         await websocket.send(json.dumps(socket.error(refusal)))
         return None
+    guard = session_guard(svc)
+    session_ended = asyncio.Event()
+    watch = await guard.watch(account.id, session_key, session_ended.set)
     try:
         async with svc.bus.subscribe(f"conversation.{call.conversation_id}") as events:
             tasks = [
                 asyncio.create_task(_read(socket)),
                 asyncio.create_task(_write(socket)),
                 asyncio.create_task(_follow(socket, events)),
+                asyncio.create_task(_end_with_session(socket, session_ended)),
             ]
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -236,6 +246,7 @@ async def signalling(call_id: int) -> Any:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
     finally:
+        guard.unwatch(watch)
         await socket.leave("disconnected")
 
 
@@ -258,6 +269,17 @@ async def _write(socket: CallSocket) -> None:
         if from_room:
             message = await socket.prepare(message)
         await websocket.send(json.dumps(message))
+        if message.get("type") == "session_ended":
+            await websocket.close(SESSION_ENDED_CODE)
+            return
+
+
+async def _end_with_session(socket: CallSocket, ended: asyncio.Event) -> None:
+    """Leave the call when the socket's session ends (sign-out, deactivation, blocking, expiry)."""
+    await ended.wait()
+    await socket.leave("signed_out")
+    socket.say({"type": "session_ended", "message": SESSION_ENDED.render(socket.language)})
+    await asyncio.Event().wait()  # the writer says it and closes the socket
 
 
 async def _follow(socket: CallSocket, events: Any) -> None:

@@ -237,6 +237,10 @@
         case "room_closed":
           ended(t.textEnded);
           break;
+        case "session_ended":
+          fail(message.message);
+          ended(message.message);
+          break;
         case "error":
           fail(message.message);
           if (message.code === "call_full" || message.code === "call_ended" || message.code === "video_calls_off") {

@@ -67,11 +67,12 @@ class Live:
     def url(self, call: Call) -> str:
         return self.base.replace("http", "ws") + f"/calls/{call.id}/ws"
 
-    async def join(self, call: Call, account: Account, *, cap: int | None = None) -> CallClient:
+    async def join(self, call: Call, account: Account, *, cap: int | None = None,
+                   headers: dict[str, str] | None = None) -> CallClient:
         client = CallClient(str(account.id), cap=cap or call.cap, microphone=AudioStreamTrack(),
                             camera=SyntheticCamera(len(self.clients)))
         self.clients.append(client)
-        signalling = PlatformSignalling(self.url(call), await self.headers(account), client.on_push)
+        signalling = PlatformSignalling(self.url(call), headers or await self.headers(account), client.on_push)
         await signalling.connect()
         await client.join(signalling)
         return client
@@ -273,3 +274,28 @@ async def test_where_video_is_off_the_socket_says_so(live: Live) -> None:
     assert message["type"] == "error"
     assert message["code"] == "video_calls_off"
     assert message["message"] == "Uw organisatie biedt geen videogesprekken aan."
+
+
+async def test_signing_out_elsewhere_takes_the_person_out_of_the_call(live: Live) -> None:
+    from lotse.platform.auth.actions import do_sign_out
+
+    svc = live.svc
+    party = await make_party(svc)
+    call = await actions.do_start_call(svc, Actor.of(party.manager), party.conversation)
+    a = await live.join(call, party.manager)
+    headers = await live.headers(party.client)
+    b = await live.join(call, party.client, headers=headers)
+    await _everybody_hears_everybody([a, b])
+
+    session_key = headers["Cookie"].split("=", 1)[1]
+    await do_sign_out(svc, Actor.of(party.client), session_key)  # e.g. in another tab
+
+    await b.wait_for(lambda: any(p["type"] == "session_ended" for p in b.log.pushes), 5, "session_ended")
+    [said] = [p for p in b.log.pushes if p["type"] == "session_ended"]
+    assert said["message"].startswith("Sie wurden abgemeldet")  # the client's profile language
+    await a.wait_for(lambda: any(p["type"] == "participant_left" and p["participant"] == str(party.client.id)
+                                 for p in a.log.pushes), 5, "participant_left")
+    stay = await CallAttendance.get(call_id=call.id, account_id=party.client.id)
+    assert stay.left_at is not None
+    leave = await AuditEvent.get(action="call.leave", actor_id=party.client.id)
+    assert leave.details["reason"] == "signed_out"
