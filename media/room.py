@@ -436,6 +436,7 @@ class Room:
                 receivers.append(transceiver.receiver)
             elif isinstance(transceiver.sender.track, SlotTrack):
                 tap.hook_keyframe_requests(transceiver.sender, transceiver.sender.track.request_keyframe)
+                tap.install_forwarding_sender(transceiver.sender)
         tap.share_bandwidth_estimator(receivers)
         tap.route_by_mid(pc)
         participant.publications.get(Source.MICROPHONE, _NoPublication()).set_enabled(participant.microphone)

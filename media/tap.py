@@ -46,12 +46,18 @@ from typing import Any, Final
 
 import aiortc
 import av
+from aioice.ice import StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import clock as aiortc_clock
 from aiortc import rtcrtpsender as aiortc_rtcrtpsender
+from aiortc.codecs import get_encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
-from aiortc.rtp import RtpPacket
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from aiortc.utils import random32
 
 from lotse.media.codecs import is_keyframe, starts_frame
 
@@ -501,6 +507,121 @@ def route_by_mid(pc: RTCPeerConnection) -> None:
 
         router.route_rtp = route_rtp  # type: ignore[method-assign]
         setattr(router, "_lotse_mid_routing", True)  # noqa: B010 - a marker on a foreign object
+
+
+# Private attributes of RTCRtpSender the forwarding send loop reads and keeps up to date.
+_SENDER_PRIVATE: Final = (
+    "_RTCRtpSender__track",
+    "_RTCRtpSender__encoder",
+    "_RTCRtpSender__mid",
+    "_RTCRtpSender__rtp_started",
+    "_RTCRtpSender__rtp_exited",
+    "_RTCRtpSender__rtp_history",
+    "_RTCRtpSender__rtp_header_extensions_map",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+)
+
+
+def install_forwarding_sender(sender: RTCRtpSender) -> None:
+    """Give ``sender`` a leaner RTP loop for forwarded packets (before it starts sending).
+
+    aiortc's ``_run_rtp`` reads the clock twice per packet and passes every
+    packet down five coroutines (DTLS, ICE transport, ICE connection, the
+    candidate pair, its protocol) to one ``sendto``. This loop does what it
+    does, per frame where aiortc does it per packet: one abs-send-time for
+    all packets of a frame, one check of the DTLS state and of the nominated
+    candidate pair, SRTP-protects each packet and hands it to the pair's
+    datagram transport directly. Packets still go into the sender's history,
+    so NACKs are answered by aiortc's own retransmission, and its counters
+    for RTCP sender reports are kept.
+    """
+    missing = [name for name in _SENDER_PRIVATE if not hasattr(sender, name)]
+    if missing:
+        raise TapShapeError(f"aiortc RTCRtpSender lacks {', '.join(missing)}")
+    sender._run_rtp = functools.partial(_run_forwarding_rtp, sender)  # type: ignore[method-assign]
+
+
+async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
+    started: asyncio.Event = sender._RTCRtpSender__rtp_started
+    started.set()
+    history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history
+    extensions_map = sender._RTCRtpSender__rtp_header_extensions_map
+    mid = sender._RTCRtpSender__mid
+    dtls = sender.transport
+    payload_type: int = codec.payloadType
+    ssrc = sender._ssrc
+    encoder = get_encoder(codec)
+    setattr(sender, "_RTCRtpSender__encoder", encoder)  # noqa: B010 - aiortc's own slot for it
+    sequence_number = random_sequence_number()
+    timestamp_origin = random32()
+    octets = packets = 0
+    try:
+        while True:
+            track = sender._RTCRtpSender__track
+            if track is None:
+                await asyncio.sleep(0.02)
+                continue
+            data = await track.recv()
+            if not sender._enabled:
+                continue
+            payloads, timestamp = encoder.pack(data)
+            if not payloads:
+                continue
+            if dtls._state != DtlsState.CONNECTED:
+                raise ConnectionError("Cannot send encrypted RTP, not connected")
+            timestamp = (timestamp_origin + timestamp) & 0xFFFFFFFF
+            ntp = _SenderClock.current_ntp_time()
+            abs_send_time = (ntp >> 14) & 0x00FFFFFF
+            ice = dtls.transport
+            pair = ice._connection._nominated.get(1)
+            protocol = pair.protocol if pair is not None else None
+            datagrams = protocol.transport if type(protocol) is StunProtocol else None
+            protect = dtls._tx_srtp.protect
+            last = len(payloads) - 1
+            sent_bytes = 0
+            for i, payload in enumerate(payloads):
+                packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp)
+                packet.ssrc = ssrc
+                packet.payload = payload
+                packet.marker = 1 if i == last else 0
+                packet.extensions.abs_send_time = abs_send_time
+                packet.extensions.mid = mid
+                history[sequence_number % RTP_HISTORY_SIZE] = packet
+                protected = protect(packet.serialize(extensions_map))
+                if datagrams is not None:
+                    datagrams.sendto(protected, pair.remote_addr)
+                else:
+                    await ice._send(protected)  # no nominated pair yet, or a TURN relay: aiortc's path
+                sent_bytes += len(protected)
+                octets += len(payload)
+                packets += 1
+                sequence_number = (sequence_number + 1) & 0xFFFF
+            setattr(sender, "_RTCRtpSender__ntp_timestamp", ntp)  # noqa: B010 - for RTCP sender reports
+            setattr(sender, "_RTCRtpSender__rtp_timestamp", timestamp)  # noqa: B010
+            setattr(sender, "_RTCRtpSender__octet_count", octets)  # noqa: B010
+            setattr(sender, "_RTCRtpSender__packet_count", packets)  # noqa: B010
+            _count_transport_bytes(dtls, sent_bytes, len(payloads))
+    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+        pass
+    except Exception:
+        # As aiortc does: the loop must end with __rtp_exited set, or stop() hangs.
+        logger.exception("forwarding sender failed")
+    track = sender._RTCRtpSender__track
+    if track is not None:
+        track.stop()
+        setattr(sender, "_RTCRtpSender__track", None)  # noqa: B010
+    setattr(sender, "_RTCRtpSender__encoder", None)  # noqa: B010
+    exited: asyncio.Event = sender._RTCRtpSender__rtp_exited
+    exited.set()
+
+
+def _count_transport_bytes(dtls: Any, sent_bytes: int, packets: int) -> None:
+    """Keep the DTLS transport's statistics as its own send path would."""
+    dtls._RTCDtlsTransport__tx_bytes += sent_bytes
+    dtls._RTCDtlsTransport__tx_packets += packets
 
 
 def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = 1 << 20) -> int:

@@ -236,3 +236,21 @@ def test_the_sender_clock_is_aiortcs_ntp_time_only_cheaper() -> None:
     assert fast.current_datetime is clock.current_datetime
     # Within a millisecond of aiortc's own value (2**32 units per second).
     assert abs(fast.current_ntp_time() - clock.current_ntp_time()) < (1 << 32) // 1000
+
+
+async def test_the_forwarding_send_loop_replaces_aiortcs_and_finds_what_it_keeps_up_to_date() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    try:
+        tap.install_forwarding_sender(sender)
+        assert sender._run_rtp.func is tap._run_forwarding_rtp
+        # aiortc's loop still has the shape this one copies (one RtpPacket per payload, history, NTP clock).
+        source = inspect.getsource(RTCRtpSender._run_rtp)
+        for needed in ("self.__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE]", "self.__encoder.pack",
+                       "clock.current_ntp_time()", "self.__octet_count", "self.__rtp_exited.set()"):
+            assert needed in source or needed in inspect.getsource(RTCRtpSender._next_encoded_frame), needed
+        transport = sender.transport
+        assert hasattr(transport, "_RTCDtlsTransport__tx_bytes")
+        assert hasattr(transport, "_tx_srtp")
+    finally:
+        await pc.close()
