@@ -179,6 +179,17 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return left * right
 
 
+def _flatten_globals(template: Template) -> None:
+    """Give a compiled template its globals as one plain dict (the same names and values).
+
+    Jinja keeps a template's globals as a ``ChainMap`` over the environment's,
+    and copies it into a new dict on every evaluation; iterating a
+    ``ChainMap`` is Python code, and was a good part of each evaluation.
+    The environment's globals never change after the sandbox is set up.
+    """
+    template.globals = dict(template.globals)
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A use of ``root.key`` or ``root['key']`` with a literal key."""
@@ -322,6 +333,7 @@ class Evaluator:
             else:
                 try:
                     found = self._plain.compile_expression(source, undefined_to_none=False)
+                    _flatten_globals(found._template)
                 except TemplateError as error:  # pragma: no cover - analysis parses first
                     found = ExpressionError(str(error))
             self._remember(self._expressions, source, found)
@@ -340,6 +352,7 @@ class Evaluator:
                 env = self._markdown if markdown else self._plain
                 try:
                     found = env.from_string(source)
+                    _flatten_globals(found)
                 except TemplateError as error:  # pragma: no cover - analysis parses first
                     found = ExpressionError(str(error))
             self._remember(self._templates, key, found)

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 from lotse.engine import jsontext
 from lotse.engine.expressions import Evaluator, ExpressionError
@@ -185,13 +186,24 @@ _T = TypeVar("_T")
 
 
 def row_maker(cls: type[_T]) -> Callable[[Sequence[Any]], _T]:
-    """Return a function building a frozen slots dataclass from a full row of its fields, in order.
+    """Return a function building one state entry (or a frozen slots dataclass) from a full row of its fields.
 
-    A frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``; restoring a session builds hundreds of visits,
-    records and events, so this sets the slots directly (the same objects,
-    about twice as fast). A row of another length goes through the class.
+    State entries (:class:`Visit`, :class:`Record`, ...) are named tuples:
+    a full row becomes one through ``tuple.__new__`` without a Python-level
+    call per field. For a frozen slots dataclass the slots are set directly
+    (its ``__init__`` goes through ``object.__setattr__`` for each field). A
+    row of another length goes through the class, so its defaults apply.
     """
+    if issubclass(cls, tuple):
+        size = len(cls._fields)  # type: ignore[attr-defined]
+        new_tuple = tuple.__new__
+
+        def make_tuple(row: Sequence[Any]) -> _T:
+            if len(row) != size:
+                return cls(*row)
+            return new_tuple(cls, row)
+
+        return make_tuple
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     scope: dict[str, Any] = {"cls": cls, "new": object.__new__}
     lines = [f"def make(row, cls=cls, new=new, {', '.join(f'set_{i}=cls.{n}.__set__' for i, n in enumerate(names))}):"]
@@ -206,34 +218,29 @@ def row_maker(cls: type[_T]) -> Callable[[Sequence[Any]], _T]:
 
 
 def rows_maker(cls: type[_T]) -> Callable[[Iterable[Sequence[Any]]], tuple[_T, ...]]:
-    """Return a function building a tuple of frozen slots dataclasses from full rows, as :func:`row_maker` does.
+    """Return a function building a tuple of state entries from full rows, as :func:`row_maker` does.
 
-    The loop over the rows runs inside the generated function (no call per
-    row), which is what makes restoring a long session cheap; a row of
-    another length goes through the class.
+    When every row is full, the entries are made by ``map`` over
+    ``tuple.__new__`` (no Python-level call per row), which is what makes
+    restoring a long session cheap; otherwise each row of another length
+    goes through the class.
     """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    scope: dict[str, Any] = {"cls": cls, "new": object.__new__}
-    args = ", ".join(f"a{i}" for i in range(len(names)))
-    lines = [f"def make(rows, cls=cls, new=new, len=len, {', '.join(f'set_{i}=cls.{n}.__set__' for i, n in enumerate(names))}):"]
-    lines.append("    out = []")
-    lines.append("    append = out.append")
-    lines.append("    for row in rows:")
-    lines.append(f"        if len(row) != {len(names)}:")
-    lines.append("            append(cls(*row))")
-    lines.append("            continue")
-    lines.append(f"        {args}, = row")
-    lines.append("        obj = new(cls)")
-    lines.extend(f"        set_{i}(obj, a{i})" for i in range(len(names)))
-    lines.append("        append(obj)")
-    lines.append("    return tuple(out)")
-    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own field names
-    maker: Callable[[Iterable[Sequence[Any]]], tuple[_T, ...]] = scope["make"]
-    return maker
+    if not issubclass(cls, tuple):
+        one = row_maker(cls)
+        return lambda rows: tuple(map(one, rows))
+    size = len(cls._fields)  # type: ignore[attr-defined]
+    make_one = partial(tuple.__new__, cls)
+
+    def make(rows: Iterable[Sequence[Any]]) -> tuple[_T, ...]:
+        rows = rows if isinstance(rows, list | tuple) else list(rows)
+        if all(map(size.__eq__, map(len, rows))):
+            return tuple(map(make_one, rows))
+        return tuple(make_one(row) if len(row) == size else cls(*row) for row in rows)
+
+    return make
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """A flow as entered in this session: the root flow (index 0) or a sub-flow."""
 
     flow_id: str
@@ -244,8 +251,7 @@ class Frame:
     call_step: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     """One step on the path. ``auto``: passed without the person; ``manual``: never answer it automatically."""
 
     frame: int
@@ -256,8 +262,7 @@ class Visit:
     via: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """An answer (``kind="answer"``) or an action's result/error (``kind="result"``)."""
 
     visit: int
@@ -269,8 +274,7 @@ class Record:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Execution:
+class Execution(NamedTuple):
     """An action that ran; kept even when the person goes back."""
 
     visit: int
@@ -285,20 +289,23 @@ class Execution:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One line of the transcript."""
+class Event(NamedTuple):
+    """One line of the transcript. (``data`` defaults to one shared empty mapping: never mutate it.)"""
 
     at: str
     kind: str
     flow: str
     step: str
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class SessionState:
-    """A session as plain data; ``to_dict``/``from_dict`` round-trip through JSON."""
+    """A session as plain data; ``to_dict``/``from_dict`` round-trip through JSON.
+
+    Its entries (frames, visits, records, executions, transcript events) are
+    named tuples, stored as JSON arrays of their fields in order.
+    """
 
     session_id: str
     flow_id: str
@@ -324,7 +331,7 @@ class SessionState:
         return [visit.step for visit in self.visits if visit.frame == frame]
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the state as JSON-ready data."""
+        """Return the state as JSON-ready data (each entry a list of its fields in order)."""
         return {
             "session_id": self.session_id,
             "flow_id": self.flow_id,
@@ -333,16 +340,11 @@ class SessionState:
             "locale": self.locale,
             "user": self.user,
             "org": self.org,
-            "frames": [
-                [f.flow_id, f.version, f.content_hash, f.inputs, f.parent, f.call_step] for f in self.frames
-            ],
-            "visits": [[v.frame, v.step, v.at, v.auto, v.manual, v.via] for v in self.visits],
-            "records": [[r.visit, r.frame, r.step, r.kind, r.value, r.auto, r.error] for r in self.records],
-            "executions": [
-                [e.visit, e.frame, e.flow_id, e.step, e.action, e.key, e.at, e.error, e.value, e.attempts]
-                for e in self.executions
-            ],
-            "transcript": [[e.at, e.kind, e.flow, e.step, e.data] for e in self.transcript],
+            "frames": list(map(list, self.frames)),
+            "visits": list(map(list, self.visits)),
+            "records": list(map(list, self.records)),
+            "executions": list(map(list, self.executions)),
+            "transcript": list(map(list, self.transcript)),
             "outcome": self.outcome.value if self.outcome else None,
         }
 
@@ -351,20 +353,15 @@ class SessionState:
         """Rebuild the state from :meth:`to_dict` data."""
         outcome = data.get("outcome")
         return cls(
-            session_id=data["session_id"],
-            flow_id=data["flow_id"],
-            version=data["version"],
-            content_hash=data["content_hash"],
-            locale=data["locale"],
-            user=data["user"],
-            org=data["org"],
-            frames=_make_frames(data["frames"]),
-            visits=_make_visits(data["visits"]),
-            records=_make_records(data["records"]),
-            executions=_make_executions(data["executions"]),
-            transcript=_make_events(data["transcript"]),
-            outcome=Outcome(outcome) if outcome else None,
-        )
+            data["session_id"], data["flow_id"], data["version"], data["content_hash"], data["locale"],
+            data["user"], data["org"],
+            _make_frames(data["frames"]),
+            _make_visits(data["visits"]),
+            _make_records(data["records"]),
+            _make_executions(data["executions"]),
+            _make_events(data["transcript"]),
+            Outcome(outcome) if outcome else None,
+        )  # fmt: skip
 
     def to_json(self) -> str:
         """Return the state as compact JSON text: ``to_dict`` encoded (with ``orjson`` when installed)."""
