@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from lotse.engine import jsontext
 from lotse.engine.expressions import Evaluator, ExpressionError
@@ -299,12 +299,75 @@ class Event(NamedTuple):
     data: Mapping[str, Any] = {}
 
 
-@dataclass(frozen=True, slots=True)
+_make_history_entry = row_maker(HistoryEntry)
+_make_execution = row_maker(Execution)
+_make_frames = rows_maker(Frame)
+_make_visits = rows_maker(Visit)
+_make_records = rows_maker(Record)
+_make_executions = rows_maker(Execution)
+_make_events = rows_maker(Event)
+
+
+def _checked_rows(rows: Sequence[Sequence[Any]], cls: type[tuple[Any, ...]]) -> Sequence[Sequence[Any]]:
+    """Return stored rows as they are when every one is full, else the entries built now (defaults apply)."""
+    size = len(cls._fields)  # type: ignore[attr-defined]
+    if isinstance(rows, list) and all(map(size.__eq__, map(len, rows))):
+        return rows
+    return tuple(cls._make(row) if len(row) == size else cls(*row) for row in rows)  # type: ignore[attr-defined]
+
+
+_E = TypeVar("_E", bound=tuple[Any, ...])
+
+
+class _Entries(Generic[_E]):
+    """A field of :class:`SessionState` holding entries that are built from their JSON rows only when read.
+
+    ``records``, ``executions`` and ``transcript`` are restored from JSON on
+    every step, but the runner only appends to the transcript and reads
+    records and executions by position; it works on the rows as stored
+    (:func:`_rows`), and the named tuples are built the first time someone
+    reads the field (the platform showing a transcript, a test comparing
+    states). Any sequence of full rows may be set: JSON lists, entries, or
+    both mixed.
+    """
+
+    def __init__(self, make: Callable[[Iterable[Sequence[Any]]], tuple[_E, ...]]) -> None:
+        self._make = make
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = f"_{name}_rows"
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> tuple[_E, ...]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> tuple[_E, ...]: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> tuple[_E, ...]:
+        if obj is None:
+            return ()  # the dataclass's default
+        stored = obj.__dict__[self._name]
+        if type(stored) is not tuple:
+            stored = obj.__dict__[self._name] = self._make(stored)
+        return stored  # type: ignore[no-any-return]
+
+    def __set__(self, obj: object, value: Sequence[Any]) -> None:
+        obj.__dict__[self._name] = value
+
+
+def _rows(state: SessionState, name: str) -> Sequence[Sequence[Any]]:
+    """Return a lazily built field of a state as stored (rows or entries), without building entries."""
+    return state.__dict__[f"_{name}_rows"]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
 class SessionState:
     """A session as plain data; ``to_dict``/``from_dict`` round-trip through JSON.
 
     Its entries (frames, visits, records, executions, transcript events) are
-    named tuples, stored as JSON arrays of their fields in order.
+    named tuples, stored as JSON arrays of their fields in order; records,
+    executions and the transcript are built from those arrays only when
+    read (:class:`_Entries`).
     """
 
     session_id: str
@@ -316,9 +379,9 @@ class SessionState:
     org: Mapping[str, Any]
     frames: tuple[Frame, ...]
     visits: tuple[Visit, ...]
-    records: tuple[Record, ...] = ()
-    executions: tuple[Execution, ...] = ()
-    transcript: tuple[Event, ...] = ()
+    records: _Entries[Record] = _Entries(_make_records)
+    executions: _Entries[Execution] = _Entries(_make_executions)
+    transcript: _Entries[Event] = _Entries(_make_events)
     outcome: Outcome | None = None
 
     @property
@@ -342,9 +405,9 @@ class SessionState:
             "org": self.org,
             "frames": list(map(list, self.frames)),
             "visits": list(map(list, self.visits)),
-            "records": list(map(list, self.records)),
-            "executions": list(map(list, self.executions)),
-            "transcript": list(map(list, self.transcript)),
+            "records": list(map(list, _rows(self, "records"))),
+            "executions": list(map(list, _rows(self, "executions"))),
+            "transcript": list(map(list, _rows(self, "transcript"))),
             "outcome": self.outcome.value if self.outcome else None,
         }
 
@@ -357,9 +420,9 @@ class SessionState:
             data["user"], data["org"],
             _make_frames(data["frames"]),
             _make_visits(data["visits"]),
-            _make_records(data["records"]),
-            _make_executions(data["executions"]),
-            _make_events(data["transcript"]),
+            _checked_rows(data["records"], Record),
+            _checked_rows(data["executions"], Execution),
+            _checked_rows(data["transcript"], Event),
             Outcome(outcome) if outcome else None,
         )  # fmt: skip
 
@@ -371,14 +434,6 @@ class SessionState:
     def from_json(cls, text: str | bytes) -> SessionState:
         """Rebuild the state from JSON text of :meth:`to_dict` data (as :meth:`to_json` writes it)."""
         return cls.from_dict(jsontext.loads(text))
-
-
-_make_history_entry = row_maker(HistoryEntry)
-_make_frames = rows_maker(Frame)
-_make_visits = rows_maker(Visit)
-_make_records = rows_maker(Record)
-_make_executions = rows_maker(Execution)
-_make_events = rows_maker(Event)
 
 
 class InputsError(ValueError):
@@ -413,22 +468,22 @@ class _Work:
         self.state = state
         self.frames = list(state.frames)
         self.visits = list(state.visits)
-        self.records = list(state.records)
-        self.executions = list(state.executions)
-        self.transcript = list(state.transcript)
+        # Rows as stored (JSON lists) or entries, read by position: see _Entries.
+        self.records: list[Sequence[Any]] = list(_rows(state, "records"))
+        self.executions: list[Sequence[Any]] = list(_rows(state, "executions"))
+        self.transcript: list[Sequence[Any]] = list(_rows(state, "transcript"))
         self.outcome = state.outcome
         self.notices: list[Notice] = []
         self.problems: list[Problem] = []
         self.form_errors: dict[str, str] = {}
         self.form_values: Mapping[str, Any] = {}
-        self._values: tuple[list[Record], int, int, dict[str, Any], dict[str, Any]] | None = None
+        self._values: tuple[list[Sequence[Any]], int, int, dict[str, Any], dict[str, Any]] | None = None
 
     def freeze(self) -> SessionState:
         s = self.state
         return SessionState(
             s.session_id, s.flow_id, s.version, s.content_hash, s.locale, s.user, s.org,
-            tuple(self.frames), tuple(self.visits), tuple(self.records), tuple(self.executions),
-            tuple(self.transcript), self.outcome,
+            tuple(self.frames), tuple(self.visits), self.records, self.executions, self.transcript, self.outcome,
         )  # fmt: skip
 
     @property
@@ -443,19 +498,24 @@ class _Work:
             if cached is None or cached[0] is not records or cached[1] != len(records) or cached[2] != frame:
                 answers: dict[str, Any] = {}
                 results: dict[str, Any] = {}
-                for record in records:
-                    if record.frame == frame:
-                        if record.kind == "answer":
-                            answers[record.step] = {"error": record.error} if record.error else record.value
-                        elif record.kind == "result":
-                            results[record.step] = {"error": record.error} if record.error else record.value
+                # Records by position (rows or Record entries): visit, frame, step, kind, value, auto, error.
+                for _visit, in_frame, step, found_kind, value, _auto, error in records:
+                    if in_frame == frame:
+                        if found_kind == "answer":
+                            answers[step] = {"error": error} if error else value
+                        elif found_kind == "result":
+                            results[step] = {"error": error} if error else value
                 cached = self._values = (records, len(records), frame, answers, results)
             return cached[3] if kind == "answer" else cached[4]
         found: dict[str, Any] = {}
-        for record in self.records:
-            if record.frame == frame and record.kind == kind:
-                found[record.step] = {"error": record.error} if record.error else record.value
+        for _visit, in_frame, step, found_kind, value, _auto, error in self.records:
+            if in_frame == frame and found_kind == kind:
+                found[step] = {"error": error} if error else value
         return found
+
+    def execution_entries(self) -> list[Execution]:
+        """Return the executions as entries (built from stored rows; only where they are shown)."""
+        return [_make_execution(row) for row in self.executions]
 
 
 class _Stuck(Exception):
@@ -743,7 +803,7 @@ class Runner:
         self, work: _Work, flow: Flow, step: ActionStep, context: Mapping[str, Any], ports: Ports
     ) -> None:
         here = work.here
-        runs = sum(1 for e in work.executions if e.frame == here.frame and e.step == step.id)
+        runs = sum(1 for e in work.executions if e[1] == here.frame and e[3] == step.id)  # frame, step
         key = f"{work.state.session_id}:{here.frame}:{step.id}:{runs}"
         now = ports.clock.now().isoformat()
         try:
@@ -793,7 +853,7 @@ class Runner:
             return
         now = ports.clock.now().isoformat()
         old = work.visits[target]
-        for execution in work.executions:
+        for execution in work.execution_entries():
             if execution.visit >= target:
                 work.notices.append(_already_ran(execution))
         work.transcript.append(
@@ -801,7 +861,7 @@ class Runner:
         )
         del work.visits[target:]
         work.visits.append(Visit(old.frame, old.step, now, manual=True))
-        work.records = [r for r in work.records if r.visit < target]
+        work.records = [r for r in work.records if r[0] < target]  # by the visit that made it
 
     def _can_return_to(self, work: _Work, flows: Mapping[int, Flow], index: int) -> bool:
         visit = work.visits[index]
@@ -1045,7 +1105,7 @@ class Runner:
                 except ExpressionError:
                     args = {}
                 previous = tuple(
-                    _already_ran(e) for e in work.executions if e.frame == here.frame and e.step == step.id
+                    _already_ran(e) for e in work.execution_entries() if e.frame == here.frame and e.step == step.id
                 )
                 confirm = step.confirm or f"Run {step.action}?"
                 return ConfirmView(

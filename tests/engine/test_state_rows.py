@@ -99,3 +99,22 @@ def test_json_text_is_the_same_with_or_without_orjson(monkeypatch: pytest.Monkey
 
 def test_json_text_falls_back_for_what_orjson_refuses() -> None:
     assert json.loads(jsontext.dumps({"big": 2**70, "keys": {1: "one"}})) == {"big": 2**70, "keys": {"1": "one"}}
+
+
+def test_entries_built_lazily_from_rows_equal_the_classes_own() -> None:
+    state = SessionState.from_dict(json.loads(json.dumps(STORED)))
+    again = SessionState.from_dict(json.loads(json.dumps(STORED)))
+    assert [type(e) for e in state.transcript] == [Event, Event]
+    assert state.records == (Record(0, 0, "ask", "answer", "yes"), Record(2, 1, "go", "result", None, False, "cancelled"))
+    assert again == state  # equality reads (and builds) every field
+    assert again.to_dict() == STORED
+
+
+def test_short_stored_rows_get_their_defaults() -> None:
+    data = json.loads(json.dumps(STORED))
+    data["records"] = [[0, 0, "ask", "answer", "yes"]]
+    data["transcript"] = [["t", "started", "login-help", "ask"]]
+    state = SessionState.from_dict(data)
+    assert state.records == (Record(0, 0, "ask", "answer", "yes", False, None),)
+    assert state.transcript == (Event("t", "started", "login-help", "ask", {}),)
+    assert state.to_dict()["records"] == [[0, 0, "ask", "answer", "yes", False, None]]
