@@ -142,7 +142,11 @@ class CallClient:
         screen: bool = True,
         keep_frames: bool = True,
         on_frame: Callable[[ReceivedFrame], None] | None = None,
+        estimate_bandwidth: bool = True,
     ) -> None:
+        """``estimate_bandwidth=False`` drops the receivers' REMB estimators (a benchmark
+        client whose sender replays packets has nothing to adapt, and the
+        estimators were a sixth of a receiving client's CPU)."""
         self.participant_id = participant_id
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.log = ClientLog()
@@ -165,6 +169,8 @@ class CallClient:
             for _ in range(count):
                 transceiver = self.pc.addTransceiver(kind, direction="recvonly")
                 self._slot_transceivers.append(transceiver)
+                if not estimate_bandwidth:
+                    tap.drop_bandwidth_estimator(transceiver.receiver)
 
     # -- signalling ------------------------------------------------------------
     async def join(self, signalling: Signalling, *, microphone: bool = True, camera: bool = True) -> Message:

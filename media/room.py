@@ -214,6 +214,10 @@ class _Participant:
 class Room:
     """One call: its participants, their streams and the signalling that moves them."""
 
+    # Slot senders run tap's leaner send loop for forwarded packets; a subclass
+    # that puts decoded frames on the slots (a transcoding baseline) turns it off.
+    forwarding_sender = True
+
     def __init__(
         self,
         room_id: str,
@@ -436,7 +440,8 @@ class Room:
                 receivers.append(transceiver.receiver)
             elif isinstance(transceiver.sender.track, SlotTrack):
                 tap.hook_keyframe_requests(transceiver.sender, transceiver.sender.track.request_keyframe)
-                tap.install_forwarding_sender(transceiver.sender)
+                if self.forwarding_sender:
+                    tap.install_forwarding_sender(transceiver.sender)
         tap.share_bandwidth_estimator(receivers)
         tap.route_by_mid(pc)
         participant.publications.get(Source.MICROPHONE, _NoPublication()).set_enabled(participant.microphone)

@@ -470,6 +470,12 @@ def share_bandwidth_estimator(receivers: Iterable[RTCRtpReceiver]) -> RemoteBitr
     return estimator
 
 
+def drop_bandwidth_estimator(receiver: RTCRtpReceiver) -> None:
+    """Stop ``receiver`` estimating bandwidth (and sending REMB); aiortc skips a missing estimator."""
+    _check_receiver(receiver)
+    setattr(receiver, _RECEIVER_ESTIMATOR, None)
+
+
 def hook_keyframe_requests(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call ``callback`` when the remote side asks ``sender`` for a keyframe (PLI/FIR).
 
