@@ -172,11 +172,7 @@ async def socket() -> Any:
             connection.visible.update(ids)
         await connection.follow(f"account.{account.id}", *(f"conversation.{i}" for i in ids))
         watch = await guard.watch(account.id, session_key, lambda: connection.queue.put_nowait(_SESSION_ENDED))
-        hello: dict[str, Any] = {"event": "hello", "conversations": sorted(connection.visible)}
-        if single is not None:
-            hello["state"] = await queries.conversation_state(me, single)
-            await queries.record_read(svc, me, single)  # the socket's first load; live events are not audited
-        await websocket.send(json.dumps(hello))
+        await websocket.send(await _hello(svc, connection, single))
         background.append(asyncio.create_task(_receive(svc, me, single)))
         if getattr(tracker, "needs_refresh", False):
             background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
@@ -202,6 +198,17 @@ async def socket() -> Any:
         await connection.close()
         with contextlib.suppress(Exception):
             await tracker.disconnect(account.id, connection_id)
+
+
+async def _hello(svc: Services, connection: Connection, single: Conversation | None) -> str:
+    """The first message: which conversations, and the state of the one followed. Built here, not in
+    the socket's own frame, so the state (a dict per participant and message) is not kept alive for
+    as long as the socket is open."""
+    hello: dict[str, Any] = {"event": "hello", "conversations": sorted(connection.visible)}
+    if single is not None:
+        hello["state"] = await queries.conversation_state(connection.me, single)
+        await queries.record_read(svc, connection.me, single)  # the socket's first load; live events are not
+    return json.dumps(hello)
 
 
 async def _filter(connection: Connection, single: Conversation | None, payload: dict[str, Any]) -> str | None:
