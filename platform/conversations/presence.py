@@ -3,15 +3,20 @@
 Used to decide who gets a "there is a new message" mail: only people who
 are not online. In one process a counter per account is enough; with Redis
 every connection is a member of a sorted set per account, scored by when it
-expires, refreshed while the connection lives, so a worker that dies
-without saying goodbye stops counting after ``TTL`` seconds.
+expires, refreshed while the connection lives (by one task per worker for
+all its connections), so a worker that dies without saying goodbye stops
+counting after ``TTL`` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 TTL = 90.0
 REFRESH = 30.0
@@ -49,28 +54,55 @@ class InProcessPresence:
 
 
 class RedisPresence:
-    needs_refresh = True
+    """Connections in Redis sorted sets; one refresh per worker every ``REFRESH`` seconds renews all of
+    this worker's connections in one pipeline (no task per socket, no burst of round trips)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, refresh_every: float = REFRESH) -> None:
         import redis.asyncio as redis
 
         self._redis: Any = redis.from_url(url)
+        self._local: dict[int, set[str]] = {}
+        self._refresh_every = refresh_every
+        self._refresher: asyncio.Task[None] | None = None
 
     @staticmethod
     def _key(account_id: int) -> str:
         return f"lotse:online:{account_id}"
 
     async def connect(self, account_id: int, connection_id: str) -> None:
+        self._local.setdefault(account_id, set()).add(connection_id)
         await self.refresh(account_id, connection_id)
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_all())
 
     async def refresh(self, account_id: int, connection_id: str) -> None:
-        key = self._key(account_id)
+        await self._write({account_id: {connection_id}})
+
+    async def _write(self, connections: dict[int, set[str]]) -> None:
+        if not connections:
+            return
+        expires = time.time() + TTL
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {connection_id: time.time() + TTL})
-            pipe.expire(key, int(TTL) + 10)
+            for account_id, ids in connections.items():
+                key = self._key(account_id)
+                pipe.zadd(key, dict.fromkeys(ids, expires))
+                pipe.expire(key, int(TTL) + 10)
             await pipe.execute()
 
+    async def _refresh_all(self) -> None:
+        while self._local:
+            await asyncio.sleep(self._refresh_every)
+            try:
+                await self._write({a: set(ids) for a, ids in self._local.items()})
+            except Exception:
+                log.warning("could not refresh who is online", exc_info=True)
+
     async def disconnect(self, account_id: int, connection_id: str) -> None:
+        connections = self._local.get(account_id)
+        if connections is not None:
+            connections.discard(connection_id)
+            if not connections:
+                del self._local[account_id]
         await self._redis.zrem(self._key(account_id), connection_id)
 
     async def online(self, account_ids: Iterable[int]) -> set[int]:
@@ -85,6 +117,8 @@ class RedisPresence:
         return {account_id for account_id, count in zip(ids, counts, strict=True) if count}
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
         await self._redis.aclose()
 
 

@@ -40,7 +40,7 @@ from lotse.platform.actions import Services
 from lotse.platform.conversations import actions, queries
 from lotse.platform.conversations.live_sessions import Watch, session_guard
 from lotse.platform.conversations.models import ChatParticipant, Conversation
-from lotse.platform.conversations.presence import REFRESH, presence
+from lotse.platform.conversations.presence import presence
 from lotse.platform.errors import PlatformError
 from lotse.platform.permissions import Actor, Permission, allowed
 from lotse.platform.web import SESSION_COOKIE, services
@@ -174,9 +174,7 @@ async def socket() -> Any:
         watch = await guard.watch(account.id, session_key, lambda: connection.queue.put_nowait(_SESSION_ENDED))
         await websocket.send(await _hello(svc, connection, single))
         background.append(asyncio.create_task(_receive(svc, me, single)))
-        if getattr(tracker, "needs_refresh", False):
-            background.append(asyncio.create_task(_heartbeat(tracker, account.id, connection_id)))
-        for task in background:  # the client went away (or the heartbeat failed)
+        for task in background:  # the client went away
             task.add_done_callback(lambda _task: connection.queue.put_nowait(_CLOSED))
         while True:
             item = await connection.queue.get()
@@ -260,10 +258,3 @@ async def _receive(svc: Services, me: Actor, single: Conversation | None) -> Non
             continue
         with contextlib.suppress(PlatformError):
             await actions.do_mark_read(svc, me, conversation, message_id)
-
-
-async def _heartbeat(tracker: Any, account_id: int, connection_id: str) -> None:
-    while True:
-        await asyncio.sleep(REFRESH)
-        with contextlib.suppress(Exception):
-            await tracker.refresh(account_id, connection_id)

@@ -31,3 +31,28 @@ async def test_publish_reaches_subscribers_of_the_topic_and_of_everything():
         await publisher.close()
         await listener.close()
         redis.stop()
+
+
+async def test_presence_renews_every_connection_of_the_worker_itself():
+    """No socket refreshes its own presence: one task per worker renews them all, and stops with the last."""
+    from lotse.platform.conversations.presence import RedisPresence
+
+    redis = RedisServer().start()
+    tracker = RedisPresence(redis.url, refresh_every=0.01)
+    try:
+        await tracker.connect(1, "tab-a")
+        await tracker.connect(2, "tab-b")
+        first = await tracker._redis.zscore("lotse:online:1", "tab-a")
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if await tracker._redis.zscore("lotse:online:1", "tab-a") > first:
+                break
+        assert await tracker._redis.zscore("lotse:online:1", "tab-a") > first
+        assert await tracker.online([1, 2, 3]) == {1, 2}
+        await tracker.disconnect(1, "tab-a")
+        await tracker.disconnect(2, "tab-b")
+        assert await tracker.online([1, 2]) == set()
+        await asyncio.wait_for(tracker._refresher, 5)  # nothing left to renew: the task ends
+    finally:
+        await tracker.close()
+        redis.stop()
