@@ -10,8 +10,9 @@ message. A room lives in the process that first hosted it; whoever hands out
 room addresses pins a room to one process.
 
 With ``--stats-interval`` the process prints one JSON line per interval to
-stdout: CPU seconds since start, the event-loop lag of that interval and each
-room's forwarding counters (the benchmark reads them).
+stdout: CPU seconds since start, the event-loop lag and the forwarding delay
+(frame complete on arrival → its last packet handed to the kernel) of that
+interval, and each room's forwarding counters (the benchmark reads them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from lotse.media import tap
 from lotse.media.errors import ErrorCode, MediaError
 from lotse.media.events import LeaveReason
 from lotse.media.monitor import LoopLagMonitor, process_cpu_seconds
@@ -94,10 +96,14 @@ class MediaServer:
 
     def stats(self, monitor: LoopLagMonitor, started: float, cpu_start: float) -> Message:
         lag = monitor.summary()
+        delay = tap.forwarding_delay
         return {
             "time": time.monotonic() - started,
             "cpu": process_cpu_seconds() - cpu_start,
             "loop_lag_ms": {"p50": lag.p50_ms, "p99": lag.p99_ms, "max": lag.max_ms, "samples": lag.samples},
+            # From a frame complete on its way in to its last packet handed to the kernel.
+            "forwarding_delay_ms": {"p50": delay.percentile_ms(0.5), "p99": delay.percentile_ms(0.99),
+                                    "max": delay.percentile_ms(1.0), "frames": delay.total},
             "rooms": {room_id: room.stats() for room_id, room in self.unit.rooms.items()},
         }
 
@@ -132,7 +138,8 @@ async def run(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), stats_interval)
                 print(json.dumps(server.stats(monitor, started, cpu_start)), flush=True)  # noqa: T201 - the stats stream is the output
-                monitor.reset()  # loop lag is reported per interval
+                monitor.reset()  # loop lag and forwarding delay are reported per interval
+                tap.forwarding_delay.reset()
         else:
             await stop.wait()
     await unit.close()

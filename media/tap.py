@@ -146,21 +146,63 @@ class EncodedFrame:
         """
         if self.codec.upper() == "H264":
             return self.to_packet(pts)
-        return ForwardedPacket(self.data, pts, _time_base(self.clock_rate))
+        return ForwardedPacket(self.data, pts, _time_base(self.clock_rate), self.received_at)
 
 
 class ForwardedPacket:
-    """The part of ``av.Packet`` aiortc's VP8 and Opus packers read."""
+    """The part of ``av.Packet`` aiortc's VP8 and Opus packers read, and when the frame arrived."""
 
-    __slots__ = ("_data", "pts", "time_base")
+    __slots__ = ("_data", "pts", "received_at", "time_base")
 
-    def __init__(self, data: bytes, pts: int, time_base: fractions.Fraction) -> None:
+    def __init__(self, data: bytes, pts: int, time_base: fractions.Fraction, received_at: float = 0.0) -> None:
         self._data = data
         self.pts = pts
         self.time_base = time_base
+        self.received_at = received_at
 
     def __bytes__(self) -> bytes:
         return self._data
+
+
+class DelayHistogram:
+    """How long forwarded frames spent in this process: from complete to handed to the kernel.
+
+    Counted in 0.25 ms buckets up to 250 ms (the last bucket takes the rest),
+    so recording is one subtraction and one increment per forwarded frame.
+    """
+
+    BUCKET: Final = 0.00025
+    BUCKETS: Final = 1000
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.total = 0
+
+    def add(self, seconds: float) -> None:
+        index = int(seconds / self.BUCKET)
+        self.counts[index if index < self.BUCKETS else self.BUCKETS] += 1
+        self.total += 1
+
+    def percentile_ms(self, q: float) -> float | None:
+        """Return the upper edge of the bucket holding the ``q`` quantile (None when empty)."""
+        if not self.total:
+            return None
+        rank = q * self.total
+        seen = 0
+        for index, count in enumerate(self.counts):
+            seen += count
+            if seen >= rank and count:
+                return round((index + 1) * self.BUCKET * 1000, 2)
+        return round((self.BUCKETS + 1) * self.BUCKET * 1000, 2)
+
+    def reset(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.total = 0
+
+
+# Every forwarding sender of this process records into this one (the standalone
+# server reports and resets it with its statistics).
+forwarding_delay = DelayHistogram()
 
 
 @functools.lru_cache(maxsize=8)
@@ -605,6 +647,9 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
                 octets += len(payload)
                 packets += 1
                 sequence_number = (sequence_number + 1) & 0xFFFF
+            received_at = getattr(data, "received_at", 0.0)
+            if received_at:
+                forwarding_delay.add(time.monotonic() - received_at)
             setattr(sender, "_RTCRtpSender__ntp_timestamp", ntp)  # noqa: B010 - for RTCP sender reports
             setattr(sender, "_RTCRtpSender__rtp_timestamp", timestamp)  # noqa: B010
             setattr(sender, "_RTCRtpSender__octet_count", octets)  # noqa: B010

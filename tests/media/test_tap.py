@@ -254,3 +254,15 @@ async def test_the_forwarding_send_loop_replaces_aiortcs_and_finds_what_it_keeps
         assert hasattr(transport, "_tx_srtp")
     finally:
         await pc.close()
+
+
+def test_the_forwarding_delay_histogram() -> None:
+    delays = tap.DelayHistogram()
+    assert delays.percentile_ms(0.5) is None
+    for ms in [1.1] * 98 + [7.3, 900.0]:
+        delays.add(ms / 1000)
+    assert delays.percentile_ms(0.5) == 1.25  # the upper edge of the 0.25 ms bucket
+    assert delays.percentile_ms(0.99) == 7.5
+    assert delays.percentile_ms(1.0) == 250.25  # beyond 250 ms: the overflow bucket
+    delays.reset()
+    assert delays.total == 0
