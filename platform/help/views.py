@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from quart import Blueprint, Response, g, make_response, redirect, request, url_for
+from quart import Blueprint, Response, current_app, g, make_response, redirect, request, url_for
 
 from lotse.engine.model import (
     ActionStep,
@@ -66,7 +66,7 @@ from lotse.platform.help.actions import (
 )
 from lotse.platform.help.adapters import ANONYMOUS_FLOWS, flow_translations
 from lotse.platform.help.models import HelpSession
-from lotse.platform.i18n import LazyText, _, _l, current_time_zone
+from lotse.platform.i18n import LANGUAGES, LazyText, _, _l, current_time_zone
 from lotse.platform.permissions import Actor
 from lotse.platform.web import actor, csrf_token, form_data, render, services, signed_in
 
@@ -148,6 +148,26 @@ def flow_description(flow: Flow) -> str:
 def startable_flows(who: Actor) -> list[Flow]:
     flows = flow_repository(services()).published().values()
     return sorted((f for f in flows if may_start(who, f)), key=lambda f: flow_title(f).lower())
+
+
+WARM_TEMPLATES = ("base.html", "help/index.html", "help/start.html", "help/session.html")
+
+
+@blueprint.before_app_serving
+async def warm_up() -> None:
+    """Do the help pages' one-time work before the first request instead of during it.
+
+    Parsing the published flows, reading flows.po and compiling the runner's templates
+    otherwise falls on the first people to click, and every request behind them waits
+    (one worker serves one request at a time).
+    """
+    svc = services()
+    flow_repository(svc).published()
+    translations = flow_translations(svc.settings.locales_dir)
+    for language in LANGUAGES:
+        translations.translate(language, "", "")
+    for name in WARM_TEMPLATES:
+        current_app.jinja_env.get_template(name)
 
 
 @blueprint.app_context_processor

@@ -310,3 +310,20 @@ async def test_context_links(svc: Services, sign_in_as: Any, post_form: Any) -> 
     assert "/help/start/duplicate-email?email=" in page
     start = await _page(browser, f"/help/start/duplicate-email?email={client.email}")
     assert f'value="{client.email}"' in start
+
+
+async def test_flows_translations_and_runner_templates_are_ready_before_the_first_request(
+    app: Any, svc: Services, monkeypatch: Any
+) -> None:
+    """The one-time work is done at start-up, not by the first person to click."""
+    from lotse.platform.help import adapters
+    from lotse.platform.help.actions import flow_repository
+    from lotse.platform.help.adapters import flow_translations
+
+    parsed: list[str] = []
+    monkeypatch.setattr(adapters, "load_flow", lambda *args, **kwargs: parsed.append(args[1]))
+    assert flow_repository(svc).published()
+    assert parsed == []  # every published flow was parsed already
+    assert set(flow_translations(svc.settings.locales_dir)._loaded) >= {"de", "nl"}
+    compiled = {key[1] for key in app.jinja_env.cache.keys()}
+    assert {"base.html", "help/start.html", "help/session.html"} <= compiled
