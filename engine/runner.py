@@ -1023,16 +1023,21 @@ class Runner:
         entries = self._history_entries
         if len(entries) > 100_000:
             entries.clear()
-        visits = work.visits
+        # One pass over the visits (the same choice as _returnable_visits), unpacking each entry once.
         flow_ids = [frame.flow_id for frame in work.frames]
+        steps = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
+        empty: frozenset[str] = frozenset()
+        get = entries.get
         history: list[HistoryEntry] = []
-        for i in self._returnable_visits(work, flows):
-            visit = visits[i]
-            key = (i, flow_ids[visit.frame], visit.step, visit.auto)
-            entry = entries.get(key)
-            if entry is None:
-                entry = entries[key] = _make_history_entry(key)
-            history.append(entry)
+        append = history.append
+        visits = work.visits
+        for i, (frame, step, _at, auto, _manual, _via) in enumerate(visits[:-1]):
+            if step in steps.get(frame, empty):
+                key = (i, flow_ids[frame], step, auto)
+                entry = get(key)
+                if entry is None:
+                    entry = entries[key] = _make_history_entry(key)
+                append(entry)
         return tuple(history)
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
@@ -1105,7 +1110,7 @@ class Runner:
                 except ExpressionError:
                     args = {}
                 previous = tuple(
-                    _already_ran(e) for e in work.execution_entries() if e.frame == here.frame and e.step == step.id
+                    _already_ran(_make_execution(e)) for e in work.executions if e[1] == here.frame and e[3] == step.id
                 )
                 confirm = step.confirm or f"Run {step.action}?"
                 return ConfirmView(
