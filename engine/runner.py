@@ -301,6 +301,7 @@ class Event(NamedTuple):
 
 _make_history_entry = row_maker(HistoryEntry)
 _make_execution = row_maker(Execution)
+_make_visit = row_maker(Visit)
 _make_frames = rows_maker(Frame)
 _make_visits = rows_maker(Visit)
 _make_records = rows_maker(Record)
@@ -378,7 +379,7 @@ class SessionState:
     user: Mapping[str, Any]
     org: Mapping[str, Any]
     frames: tuple[Frame, ...]
-    visits: tuple[Visit, ...]
+    visits: _Entries[Visit] = _Entries(_make_visits)
     records: _Entries[Record] = _Entries(_make_records)
     executions: _Entries[Execution] = _Entries(_make_executions)
     transcript: _Entries[Event] = _Entries(_make_events)
@@ -404,7 +405,7 @@ class SessionState:
             "user": self.user,
             "org": self.org,
             "frames": list(map(list, self.frames)),
-            "visits": list(map(list, self.visits)),
+            "visits": list(map(list, _rows(self, "visits"))),
             "records": list(map(list, _rows(self, "records"))),
             "executions": list(map(list, _rows(self, "executions"))),
             "transcript": list(map(list, _rows(self, "transcript"))),
@@ -419,7 +420,7 @@ class SessionState:
             data["session_id"], data["flow_id"], data["version"], data["content_hash"], data["locale"],
             data["user"], data["org"],
             _make_frames(data["frames"]),
-            _make_visits(data["visits"]),
+            _checked_rows(data["visits"], Visit),
             _checked_rows(data["records"], Record),
             _checked_rows(data["executions"], Execution),
             _checked_rows(data["transcript"], Event),
@@ -467,7 +468,10 @@ class _Work:
     def __init__(self, state: SessionState) -> None:
         self.state = state
         self.frames = list(state.frames)
-        self.visits = list(state.visits)
+        # Visits as stored (rows) but the current one, which the runner reads by name and replaces.
+        self.visits: list[Sequence[Any]] = list(_rows(state, "visits"))
+        if self.visits and type(self.visits[-1]) is not Visit:
+            self.visits[-1] = _make_visit(self.visits[-1])
         # Rows as stored (JSON lists) or entries, read by position: see _Entries.
         self.records: list[Sequence[Any]] = list(_rows(state, "records"))
         self.executions: list[Sequence[Any]] = list(_rows(state, "executions"))
@@ -483,12 +487,16 @@ class _Work:
         s = self.state
         return SessionState(
             s.session_id, s.flow_id, s.version, s.content_hash, s.locale, s.user, s.org,
-            tuple(self.frames), tuple(self.visits), self.records, self.executions, self.transcript, self.outcome,
+            tuple(self.frames), self.visits, self.records, self.executions, self.transcript, self.outcome,
         )  # fmt: skip
 
     @property
     def here(self) -> Visit:
-        return self.visits[-1]
+        return self.visits[-1]  # type: ignore[return-value]  # always a Visit (see __init__, _go, _back)
+
+    def visit(self, index: int) -> Visit:
+        """Return one visit as an entry (earlier ones are stored rows)."""
+        return _make_visit(self.visits[index])
 
     def values(self, frame: int, kind: str) -> dict[str, Any]:
         """Return a frame's answers or results by step (read-only: shared until the records change)."""
@@ -679,7 +687,7 @@ class Runner:
         work.transcript.append(Event(self._now_text(work), "problem", flow.id, step, {"message": message}))
 
     def _now_text(self, work: _Work) -> str:
-        return work.visits[-1].at if work.visits else ""
+        return work.here.at if work.visits else ""
 
     # -- moving ------------------------------------------------------------
 
@@ -846,13 +854,13 @@ class Runner:
         target = user_input.visit
         candidates = self._returnable_visits(work, flows)
         if target is None:
-            manual = [i for i in candidates if not work.visits[i].auto]
+            manual = [i for i in candidates if not work.visit(i).auto]
             target = manual[-1] if manual else (candidates[-1] if candidates else None)
         if target is None or target not in candidates:
             work.problems.append(Problem(ProblemCode.INVALID_INPUT, "there is no such earlier step to go back to"))
             return
         now = ports.clock.now().isoformat()
-        old = work.visits[target]
+        old = work.visit(target)
         for execution in work.execution_entries():
             if execution.visit >= target:
                 work.notices.append(_already_ran(execution))
@@ -864,7 +872,7 @@ class Runner:
         work.records = [r for r in work.records if r[0] < target]  # by the visit that made it
 
     def _can_return_to(self, work: _Work, flows: Mapping[int, Flow], index: int) -> bool:
-        visit = work.visits[index]
+        visit = work.visit(index)
         flow = flows.get(visit.frame)
         return flow is not None and visit.step in self._returnable_steps(flow)
 
@@ -887,8 +895,8 @@ class Runner:
         visits = work.visits
         if len(steps) == 1 and 0 in steps:
             root = steps[0]
-            return [i for i in range(len(visits) - 1) if visits[i].step in root and visits[i].frame == 0]
-        return [i for i in range(len(visits) - 1) if visits[i].step in steps.get(visits[i].frame, empty)]
+            return [i for i, (frame, step, *_) in enumerate(visits[:-1]) if step in root and frame == 0]
+        return [i for i, (frame, step, *_) in enumerate(visits[:-1]) if step in steps.get(frame, empty)]
 
     async def _settle(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> None:
         """Pass every step that does not wait for the person."""
@@ -979,7 +987,7 @@ class Runner:
         if transition is None:
             raise _Stuck(f"step '{call.id}' maps no step for the outcome '{end.outcome}' and no default")
         for index in range(len(work.visits) - 1, -1, -1):
-            visit = work.visits[index]
+            visit = work.visit(index)
             if visit.frame == parent_index and visit.step == call.id:
                 work.visits[index] = Visit(visit.frame, visit.step, visit.at, True, visit.manual, transition.key)
                 break
