@@ -21,11 +21,18 @@ else:
     FAST = True
 
 
+def _tuple_subclass(value: Any) -> Any:
+    # orjson encodes tuples but not their subclasses (named tuples); the standard library encodes both as arrays.
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError
+
+
 def dumps(value: Any) -> str:
-    """Return ``value`` as compact JSON text."""
+    """Return ``value`` as compact JSON text (tuples, named tuples included, as arrays)."""
     if FAST:
         try:
-            return orjson.dumps(value).decode()
+            return orjson.dumps(value, default=_tuple_subclass).decode()
         except TypeError:
             pass
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -356,6 +356,14 @@ class _Entries(Generic[_E]):
         obj.__dict__[self._name] = value
 
 
+def _as_lists(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return list(map(list, rows))
+
+
+def _as_is(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    return rows
+
+
 def _rows(state: SessionState, name: str) -> Sequence[Sequence[Any]]:
     """Return a lazily built field of a state as stored (rows or entries), without building entries."""
     return state.__dict__[f"_{name}_rows"]  # type: ignore[no-any-return]
@@ -396,6 +404,9 @@ class SessionState:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready data (each entry a list of its fields in order)."""
+        return self._data(_as_lists)
+
+    def _data(self, rows: Callable[[Sequence[Sequence[Any]]], Sequence[Sequence[Any]]]) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
             "flow_id": self.flow_id,
@@ -404,11 +415,11 @@ class SessionState:
             "locale": self.locale,
             "user": self.user,
             "org": self.org,
-            "frames": list(map(list, self.frames)),
-            "visits": list(map(list, _rows(self, "visits"))),
-            "records": list(map(list, _rows(self, "records"))),
-            "executions": list(map(list, _rows(self, "executions"))),
-            "transcript": list(map(list, _rows(self, "transcript"))),
+            "frames": rows(self.frames),
+            "visits": rows(_rows(self, "visits")),
+            "records": rows(_rows(self, "records")),
+            "executions": rows(_rows(self, "executions")),
+            "transcript": rows(_rows(self, "transcript")),
             "outcome": self.outcome.value if self.outcome else None,
         }
 
@@ -428,8 +439,12 @@ class SessionState:
         )  # fmt: skip
 
     def to_json(self) -> str:
-        """Return the state as compact JSON text: ``to_dict`` encoded (with ``orjson`` when installed)."""
-        return jsontext.dumps(self.to_dict())
+        """Return the state as compact JSON text: ``to_dict`` encoded (with ``orjson`` when installed).
+
+        The rows are encoded as they are stored (JSON lists, or entries, which
+        are tuples and encode as arrays), without the copies ``to_dict`` makes.
+        """
+        return jsontext.dumps(self._data(_as_is))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SessionState:

@@ -118,3 +118,19 @@ def test_short_stored_rows_get_their_defaults() -> None:
     assert state.records == (Record(0, 0, "ask", "answer", "yes", False, None),)
     assert state.transcript == (Event("t", "started", "login-help", "ask", {}),)
     assert state.to_dict()["records"] == [[0, 0, "ask", "answer", "yes", False, None]]
+
+
+def test_json_text_of_entries_and_rows_mixed_is_to_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = SessionState.from_dict(json.loads(json.dumps(STORED)))
+    mixed = SessionState(
+        state.session_id, state.flow_id, state.version, state.content_hash, state.locale, state.user, state.org,
+        state.frames, [*STORED["visits"][:2], Visit(1, "go", "t")],  # type: ignore[arg-type]
+        [STORED["records"][0], Record(2, 1, "go", "answer", "x")],  # type: ignore[arg-type]
+        (), [Event("t", "started", "f", "a", {"version": 1})], state.outcome,  # type: ignore[arg-type]
+    )  # fmt: skip
+    expected = mixed.to_dict()
+    assert expected["visits"][2] == [1, "go", "t", False, False, None]
+    assert json.loads(mixed.to_json()) == expected
+    monkeypatch.setattr(jsontext, "FAST", False)
+    assert json.loads(mixed.to_json()) == expected
+    assert SessionState.from_json(mixed.to_json()) == mixed
