@@ -1,48 +1,45 @@
 """Help sessions under load: simulated people walking a flow over HTTP against a served instance on SQLite.
 
-    .venv/bin/python benchmarks/help_sessions.py [--users 200] [--think 1.0] [--flow video-call-readiness]
-                                                 [--keep DIR]
+    .venv/bin/python benchmarks/help_sessions.py [--users 200] [--think 5] [--ramp 60] [--workers 1]
+                                                 [--keep-alive 75] [--flow video-call-readiness] [--keep DIR]
 
 What it does, in a temporary data directory:
 
 1. seeds one organisation with ``--users`` application admins (already signed
    in: their browser sessions are written directly, no argon2) and as many
    deactivated therapists, one per admin;
-2. starts Lotse in a separate process (Hypercorn, one worker, the app as
-   ``lotse serve`` builds it, the shipped ``flows/``) on a free 127.0.0.1 port;
-3. lets every admin, all at the same time, walk ``video-call-readiness``
-   through the runner pages exactly as a browser without JavaScript does: the
-   start form, then per step one POST (303) and the GET of the page it
-   redirects to. The path: the therapist's account is answered from platform
-   data (deactivated) → confirm the reactivation (a real action, audited) →
-   the therapist can sign in → the therapist creates the client account →
-   read the instructions → write a message → confirm the task for the
-   therapist (a real action) → the client can sign in → ready. Each person
-   waits ``--think`` seconds (± 50 %) between steps, as people read;
-   ``--think 0`` hammers the server instead;
-4. prints p50 / p95 / p99 per step (what a person waits for after a click) and the throughput in steps per second, and
-   checks the effects (every therapist active, one task per session).
+2. starts Lotse in ``--workers`` separate processes (Hypercorn, the app as
+   ``lotse serve`` builds it, ``gc.freeze`` after start-up as it does, the
+   shipped ``flows/``) sharing one listening socket on 127.0.0.1. Idle
+   connections stay open ``--keep-alive`` seconds (Hypercorn's default of 5 s
+   closes them between two clicks, and a request racing that close failed);
+3. lets every admin walk ``video-call-readiness`` through the runner pages
+   exactly as a browser without JavaScript does: the start form, then per step
+   one POST answered with the next page. The path: the therapist's account is
+   answered from platform data (deactivated) → confirm the reactivation (a
+   real action, audited) → the therapist can sign in → the therapist creates
+   the client account → read the instructions → write a message → confirm
+   the task for the therapist (a real action) → the client can sign in →
+   ready. People turn up at random within ``--ramp`` seconds (``--ramp 0``:
+   within twice the think time, the earlier model, which puts every start into
+   the first seconds) and wait ``--think`` seconds (± 50 %) between clicks, as
+   people read; ``--think 0`` hammers the server instead;
+4. prints the exact command and settings, the load average before, during
+   and after, p50 / p95 / p99 per step and per step kind (action steps with a
+   confirmation, simple steps, the start), the throughput, the errors, the
+   server's CPU seconds per request, the same percentiles measured inside the
+   server (without the network and the client), and checks the effects (every
+   therapist active, every session resolved, one task per session).
 
 It is a benchmark, not a test: nothing fails on a slow number.
 
-Last runs (November 2026, 2 cores, Python 3.11.7, ``--users 200 --think 1.0``, SQLite with
-synchronous=NORMAL under WAL as ``platform/db.py`` sets it; "before" is the code before the
-runner-page work, "after" with it; alternated back to back, load average 1.5-1.8 counting
-this benchmark's own two processes)::
+Two workers (``--workers 2``) are for measuring only: on SQLite, Tortoise
+begins transactions with a plain (deferred) ``BEGIN``, and a transaction that
+reads and then writes fails with "database is locked" when the other process
+committed in between; a few reactivations fail that way (the flow's error
+branch). Serving SQLite from one process has one connection and no such race.
 
-    all runner steps   before  p50 1884 / 1038 ms   p95 2692 / 2132 ms   49 / 57 steps/s
-                       after   p50  957 /  596 ms   p95 2119 / 1595 ms   57 / 66 steps/s
-
-The target (p95 under 50 ms per step) is not met on this machine: the run is a closed
-loop (200 people, 1 s thinking), so a server that answers X requests per second makes
-everybody wait about 200 / X - 1 s. One Hypercorn worker answered about 80 requests per
-second; 200 people need about 190. The client itself (200 httpx clients in one process)
-used about 0.5 core beside the server's 0.6. With 5 people the same walk takes p50 19 ms,
-p95 29 ms per step over HTTP. What one step costs the server, measured in process with
-Quart's test client (CPU time, 60 walks, three alternating rounds): 10.4 → 9.1 ms per
-runner step, 18.0 → 15.6 ms for the start (POST and the page it leads to), 8.5 → 7.8 ms
-for the start page; a signed-in 404 page costs about 6 ms, so most of a step is the
-request itself (session and organisation look-up, the page frame), not the help code.
+Numbers: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -50,20 +47,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import gc
+import json
 import os
 import random
 import re
 import secrets
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -108,7 +111,8 @@ async def seed(database_url: str, users: int) -> list[tuple[str, int]]:
 # -- the server, in its own process -----------------------------------------------------------
 
 
-def serve(host: str, port: int) -> None:
+def serve(fd: int, keep_alive: float) -> None:
+    """One server worker: Hypercorn on the listening socket the parent opened (``fd``), shared by every worker."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
@@ -120,10 +124,28 @@ def serve(host: str, port: int) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         config = Config()
-        config.bind = [f"{host}:{port}"]
+        config.bind = [f"fd://{fd}"]
         config.accesslog = None
         config.backlog = 1024
+        config.keep_alive_timeout = keep_alive
         app = create_app()
+        times: list[tuple[str, float, float]] = []
+        inner = app.asgi_app
+
+        async def timed(scope: Any, receive: Any, send: Any) -> None:
+            # Wall time inside this process, from the request's start to its last byte handed over.
+            began = time.perf_counter()
+            await inner(scope, receive, send)
+            if scope.get("type") == "http":
+                times.append((f"{scope['method']} {scope['path'].split('/')[2] if scope['path'].count('/') > 1 else ''}",
+                              time.perf_counter() - began, began))
+
+        app.asgi_app = timed  # type: ignore[method-assign]
+
+        @app.before_serving
+        async def ready() -> None:  # after the app's own start-up (migrations, database open)
+            (Path(os.environ["LOTSE_DATA_DIR"]) / f"ready-{os.getpid()}").touch()
+
         synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
         if synchronous:
             @app.before_serving
@@ -132,47 +154,73 @@ def serve(host: str, port: int) -> None:
 
                 await connections.get("default").execute_script(f"PRAGMA synchronous={synchronous};")
 
-        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        gc.collect()
+        gc.freeze()  # as ``lotse serve`` does
+        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+        (Path(os.environ["LOTSE_DATA_DIR"]) / f"times-{os.getpid()}.json").write_text(json.dumps(times))
 
     asyncio.run(main())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def server_process(data_dir: Path, database_url: str, synchronous: str = ""):  # type: ignore[no-untyped-def]
-    port = free_port()
+def server_process(data_dir: Path, database_url: str, synchronous: str = "", workers: int = 1,
+                   keep_alive: float = 75.0) -> Iterator[tuple[str, list[int]]]:
+    """Start ``workers`` server processes on one listening socket; yield (url, their pids)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    listener.set_inheritable(True)
+    port = int(listener.getsockname()[1])
     env = {**os.environ, "BENCH_SQLITE_SYNCHRONOUS": synchronous, "LOTSE_DATA_DIR": str(data_dir), "LOTSE_DATABASE_URL": database_url,
            "LOTSE_BASE_URL": f"http://127.0.0.1:{port}", "LOTSE_FLOWS_DIR": str(REPO / "flows"),
            "LOTSE_LOCALES_DIR": str(REPO / "locales")}
     log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, stdout=log, stderr=log)
+    processes = []
+    for worker in range(workers):
+        processes.append(subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(listener.fileno()), "--keep-alive", str(keep_alive)],
+            env=env, stdout=log, stderr=log, pass_fds=(listener.fileno(),)))
+        if worker == 0:
+            _wait_until_up(processes, data_dir)  # the first one applies the migrations, alone
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"the server stopped (exit {process.returncode}); see {data_dir / 'server.log'}")
-            try:
-                if httpx.get(url + "/static/lotse.css", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not start within 120 s")
-            time.sleep(0.1)
-        yield url
+        _wait_until_up(processes, data_dir)
+        yield url, [process.pid for process in processes]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        listener.close()
         log.close()
+
+
+def _wait_until_up(processes: list[subprocess.Popen[bytes]], data_dir: Path) -> None:
+    """Wait until every started server process has opened the database and serves."""
+    deadline = time.monotonic() + 120
+    while not all((data_dir / f"ready-{process.pid}").exists() for process in processes):
+        for process in processes:
+            if process.poll() is not None:
+                raise SystemExit(f"a server stopped (exit {process.returncode}); see {data_dir / 'server.log'}")
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start within 120 s")
+        time.sleep(0.1)
 
 
 # -- one simulated person --------------------------------------------------------------------------
@@ -207,45 +255,86 @@ def answer(page: str) -> dict[str, str] | None:
     return data
 
 
-async def walk(url: str, key: str, therapist_id: int, flow: str, think: float, times: dict[str, list[float]],
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+class Stats:
+    """Response times per step, the errors, and the requests sent."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.kinds: dict[str, list[float]] = defaultdict(list)
+        self.errors: list[str] = []
+        self.requests = 0
+
+
+async def walk(url: str, key: str, therapist_id: int, flow: str, think: float, arrive_within: float, stats: Stats,
                rng: random.Random) -> tuple[int, str]:
     cookies = {"lotse_session": key, "lotse_lang": "de"}
-    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=120) as http:
-        await asyncio.sleep(rng.uniform(0, think * 2))  # people arrive spread out, not in one instant
-        began = time.perf_counter()
-        start_page = await http.get(f"/help/start/{flow}")
-        times["start page (GET)"].append(time.perf_counter() - began)
-        token = CSRF.search(start_page.text)
-        assert token, start_page.text[:500]
+    # One TLS context for all (unused over http://, but each client would otherwise build its own:
+    # about 25 ms of CPU each, seconds for all people at once, during which the event loop of the
+    # simulated people stood still and let everybody who had turned up meanwhile click at once).
+    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=120, verify=tls_context()) as http:
+        await asyncio.sleep(rng.uniform(0, arrive_within))  # when this person turns up
+        try:
+            return await _walk(http, therapist_id, flow, think, stats, rng)
+        except (httpx.HTTPError, AssertionError, RuntimeError) as error:
+            stats.errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+            return 0, ""
+
+
+async def _walk(http: httpx.AsyncClient, therapist_id: int, flow: str, think: float, stats: Stats,
+                rng: random.Random) -> tuple[int, str]:
+    began = time.perf_counter()
+    start_page = await http.get(f"/help/start/{flow}")
+    stats.requests += 1
+    stats.times["start page (GET)"].append(time.perf_counter() - began)
+    assert start_page.status_code == 200, f"start page: {start_page.status_code}"
+    token = CSRF.search(start_page.text)
+    assert token, start_page.text[:500]
+    if think:
+        await asyncio.sleep(rng.uniform(think * 0.5, think * 1.5))
+    began = time.perf_counter()
+    response = await http.post(f"/help/start/{flow}", data={"csrf_token": token.group(1),
+                                                              "in_therapist": str(therapist_id)})
+    assert response.status_code == 303, f"start: {response.status_code} {response.text[:300]}"
+    location = response.headers["location"]
+    page = (await http.get(location)).text
+    stats.requests += 2
+    stats.times["start (POST + GET)"].append(time.perf_counter() - began)
+    steps = 1
+    while True:
+        data = answer(page)
+        if data is None:
+            return steps, page
         if think:
             await asyncio.sleep(rng.uniform(think * 0.5, think * 1.5))
         began = time.perf_counter()
-        response = await http.post(f"/help/start/{flow}", data={"csrf_token": token.group(1),
-                                                                  "in_therapist": str(therapist_id)})
-        assert response.status_code == 303, response.text[:2000]
-        location = response.headers["location"]
-        page = (await http.get(location)).text
-        times["start (POST + GET)"].append(time.perf_counter() - began)
-        steps = 1
-        while True:
-            data = answer(page)
-            if data is None:
-                return steps, page
-            if think:
-                await asyncio.sleep(rng.uniform(think * 0.5, think * 1.5))
-            began = time.perf_counter()
-            response = await http.post(location.split("#")[0], data=data)
-            if response.status_code == 303:
-                page = (await http.get(response.headers["location"])).text
-            else:
-                page = response.text
-            times[data["step"]].append(time.perf_counter() - began)
-            steps += 1
-            if steps > 40:
-                raise RuntimeError(f"the walk did not end: {data}")
+        response = await http.post(location.split("#")[0], data=data)
+        stats.requests += 1
+        if response.status_code == 303:
+            page = (await http.get(response.headers["location"])).text
+            stats.requests += 1
+        else:
+            assert response.status_code == 200, f"step {data['step']}: {response.status_code}"
+            page = response.text
+        took = time.perf_counter() - began
+        stats.times[data["step"]].append(took)
+        stats.kinds["action steps (confirm)" if data["input"] == "confirm" else "simple steps"].append(took)
+        steps += 1
+        if steps > 40:
+            raise RuntimeError(f"the walk did not end: {data}")
+
+
+SERVER_NAMES = {"GET start": "start page (GET)", "POST start": "start (POST)", "GET sessions": "session page (GET)",
+                "POST sessions": "runner step (POST)"}
 
 
 def line(name: str, seconds: list[float]) -> str:
+    if not seconds:
+        return f"{name:<26} n=0"
     ms = sorted(s * 1000 for s in seconds)
     cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
     return f"{name:<26} n={len(ms):<5} p50 {cuts[49]:7.1f} ms  p95 {cuts[94]:7.1f} ms  p99 {cuts[98]:7.1f} ms"
@@ -263,39 +352,77 @@ async def check_effects(database_url: str, users: int) -> str:
         finished = await HelpSession.filter(outcome="resolved").count()
         runs = await ActionRun.all().count()
         tasks = await Task.all().count()
-        return (f"effects: {active}/{users} therapists active again, {finished} sessions resolved, "
-                f"{runs} action runs, {tasks} tasks")
+        failed = await ActionRun.exclude(error=None).count()
+        return (f"effects: {active}/{users} therapists active again, {finished}/{users} sessions resolved, "
+                f"{runs} action runs ({failed} failed), {tasks} tasks")
     finally:
         await close_db()
 
 
-async def run(url: str, pairs: list[tuple[str, int]], flow: str, think: float) -> None:
-    times: dict[str, list[float]] = defaultdict(list)
+async def sample_load(samples: list[float]) -> None:
+    while True:
+        samples.append(os.getloadavg()[0])
+        await asyncio.sleep(5)
+
+
+async def run(url: str, pids: list[int], pairs: list[tuple[str, int]], args: argparse.Namespace) -> None:
+    stats = Stats()
     rng = random.Random(5)
+    think = args.think
+    arrive_within = args.ramp or think * 2
     # Other processes on the machine slow the server down as much as anything in it: say how busy it was.
     load_before = os.getloadavg()
+    loads: list[float] = []
+    sampler = asyncio.create_task(sample_load(loads))
+    cpu_before = process_cpu_seconds(pids)
+    client_before = time.process_time()
     began = time.perf_counter()
-    results = await asyncio.gather(*(walk(url, key, tid, flow, think, times, random.Random(rng.random()))
-                                     for key, tid in pairs))
+    results = await asyncio.gather(*(walk(url, key, tid, args.flow, think, arrive_within, stats,
+                                          random.Random(rng.random())) for key, tid in pairs))
     wall = time.perf_counter() - began
+    server_cpu = process_cpu_seconds(pids) - cpu_before
+    client_cpu = time.process_time() - client_before
+    sampler.cancel()
     steps = sum(count for count, _page in results)
-    print(f"\n{len(pairs)} people walked {flow} at once (think time {think} s ± 50 %, "
-          f"SQLite synchronous={os.environ.get('BENCH_SQLITE_SYNCHRONOUS') or 'NORMAL (as Lotse sets it, WAL)'})")
+    print(f"\ncommand: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"{len(pairs)} people walked {args.flow}, arriving within {arrive_within:g} s, think time {think} s ± 50 %; "
+          f"{args.workers} server worker(s) (Hypercorn, keep-alive {args.keep_alive:g} s); SQLite synchronous="
+          f"{os.environ.get('BENCH_SQLITE_SYNCHRONOUS') or 'NORMAL (as Lotse sets it, WAL)'}; {os.cpu_count()} CPUs")
     print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
         *load_before, *os.getloadavg()))
-    print(f"{steps} steps in {wall:.1f} s: {steps / wall:.1f} steps/s\n")
+    if loads:
+        print(f"1-min load average during the run (every 5 s): min {min(loads):.2f}, "
+              f"median {statistics.median(loads):.2f}, max {max(loads):.2f}")
+    print(f"{steps} steps ({stats.requests} requests) in {wall:.1f} s: {steps / wall:.1f} steps/s, "
+          f"{stats.requests / wall:.1f} requests/s; errors: {len(stats.errors)}")
+    if server_cpu:
+        print(f"server CPU: {server_cpu:.1f} s in all, {1000 * server_cpu / max(stats.requests, 1):.1f} ms per request, "
+              f"{server_cpu / wall:.2f} cores on average; the simulated people (this process) {client_cpu / wall:.2f} cores")
+    for error in sorted(set(stats.errors))[:5]:
+        print(f"  error: {error}")
+    print()
     everything: list[float] = []
-    for name, seconds in times.items():
+    for name, seconds in stats.times.items():
         print(line(name, seconds))
         if not name.startswith("start"):
             everything.extend(seconds)
+    print()
+    for name, seconds in stats.kinds.items():
+        print(line(name, seconds))
     print(line("all runner steps", everything))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--think", type=float, default=1.0)
+    parser.add_argument("--think", type=float, default=5.0, help="seconds between clicks, ± 50 %% (default 5)")
+    parser.add_argument("--ramp", type=float, default=60.0,
+                        help="people turn up at random within this many seconds (default 60; the earlier model, "
+                             "everybody within twice the think time, is --ramp 0)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes sharing one socket (default 1)")
+    parser.add_argument("--keep-alive", type=float, default=75.0,
+                        help="seconds the server keeps an idle connection open (Hypercorn's default is 5; "
+                             "browsers and proxies keep theirs longer)")
     parser.add_argument("--flow", default="video-call-readiness")
     parser.add_argument("--sqlite-synchronous", default="", choices=["", "NORMAL", "FULL"],
                         help="set SQLite's synchronous pragma in the server (default: as Lotse sets it, NORMAL under WAL)")
@@ -303,7 +430,7 @@ def main() -> None:
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve("127.0.0.1", args.serve)
+        serve(args.serve, args.keep_alive)
         return
     if not (REPO / "flows" / f"{args.flow}.yaml").exists():
         raise SystemExit(f"flows/{args.flow}.yaml does not exist")
@@ -314,9 +441,16 @@ def main() -> None:
         began = time.perf_counter()
         pairs = asyncio.run(seed(database_url, args.users))
         print(f"seeded {args.users} admins and therapists in {time.perf_counter() - began:.1f} s")
-        with server_process(data_dir, database_url, args.sqlite_synchronous) as url:
+        with server_process(data_dir, database_url, args.sqlite_synchronous, args.workers, args.keep_alive) as (url, pids):
             os.environ["BENCH_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
-            asyncio.run(run(url, pairs, args.flow, args.think))
+            asyncio.run(run(url, pids, pairs, args))
+        print("\nthe same measured inside the server (request start to last byte, without the network and the client):")
+        inside: dict[str, list[float]] = defaultdict(list)
+        for path in data_dir.glob("times-*.json"):
+            for name, seconds, _began in json.loads(path.read_text()):
+                inside[SERVER_NAMES.get(name, name)].append(seconds)
+        for name in sorted(inside):
+            print(line(name, inside[name]))
         print(asyncio.run(check_effects(database_url, args.users)))
 
 

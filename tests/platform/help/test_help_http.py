@@ -325,5 +325,5 @@ async def test_flows_translations_and_runner_templates_are_ready_before_the_firs
     assert flow_repository(svc).published()
     assert parsed == []  # every published flow was parsed already
     assert set(flow_translations(svc.settings.locales_dir)._loaded) >= {"de", "nl"}
-    compiled = {key[1] for key in app.jinja_env.cache.keys()}
+    compiled = {key[1] for key in app.jinja_env.cache}
     assert {"base.html", "help/start.html", "help/session.html"} <= compiled
