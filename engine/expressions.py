@@ -106,6 +106,13 @@ def escape_markdown(value: Any) -> str:
     return re.sub(r"\s*\n\s*", " ", text)
 
 
+def _shown(value: Any, markdown: bool) -> str:
+    """Return an inserted value as the sandbox writes it: ``str(finalize(value))``; undefined is empty."""
+    if value is _MISSING:
+        return ""
+    return escape_markdown(value) if markdown else str(value)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "//"})
 
@@ -190,6 +197,82 @@ def _flatten_globals(template: Template) -> None:
     template.globals = dict(template.globals)
 
 
+class _Fallback(Exception):
+    """The direct evaluation does not cover this value: evaluate through the sandbox instead."""
+
+
+_MISSING: Any = object()  # what the sandbox would give as undefined
+_Direct = Callable[[Mapping[str, Any]], Any]
+
+
+def _direct(node: nodes.Node) -> _Direct | None:
+    """Return a plain function computing ``node`` exactly as the sandbox would, for the simplest forms, or None.
+
+    Covered: constants, the context's roots, ``.key`` and ``['key']`` on a
+    ``dict`` (the sandbox reads a mapping's keys, never its attributes),
+    ``==``/``!=``, ``and``, ``or``, ``not``. At run time anything else (a
+    value that is not a plain dict, an undefined value inside a comparison)
+    raises :class:`_Fallback`, and the sandbox evaluates the whole
+    expression, so the result, undefined and errors included, is always
+    the sandbox's. Analysis still runs first: only allowed sources get here.
+    """
+    if isinstance(node, nodes.Const):
+        value = node.value
+        return lambda context: value
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in CONTEXT_ROOTS:
+        name = node.name
+        return lambda context: context.get(name, _MISSING)
+    if isinstance(node, nodes.Getattr | nodes.Getitem):
+        key = node.attr if isinstance(node, nodes.Getattr) else (
+            node.arg.value if isinstance(node.arg, nodes.Const) else None
+        )  # fmt: skip
+        inner = _direct(node.node)
+        if not isinstance(key, str) or key.startswith("_") or inner is None:
+            return None
+
+        def item(context: Mapping[str, Any], inner: _Direct = inner, key: str = key) -> Any:
+            obj = inner(context)
+            if obj is _MISSING:
+                return _MISSING
+            if type(obj) is not dict:
+                raise _Fallback
+            return obj.get(key, _MISSING)
+
+        return item
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in ("eq", "ne"):
+        left, right = _direct(node.expr), _direct(node.ops[0].expr)
+        if left is None or right is None:
+            return None
+        equal = node.ops[0].op == "eq"
+
+        def compare(context: Mapping[str, Any], left: _Direct = left, right: _Direct = right) -> bool:
+            a, b = left(context), right(context)
+            if a is _MISSING or b is _MISSING:
+                raise _Fallback
+            return bool(a == b) if equal else bool(a != b)
+
+        return compare
+    if isinstance(node, nodes.And | nodes.Or):
+        left, right = _direct(node.left), _direct(node.right)
+        if left is None or right is None:
+            return None
+        if isinstance(node, nodes.And):
+            return lambda context: _truth(left(context)) and right(context)
+        return lambda context: _truth(left(context)) or right(context)
+    if isinstance(node, nodes.Not):
+        operand = _direct(node.node)
+        if operand is None:
+            return None
+        return lambda context: not _truth(operand(context))
+    return None
+
+
+def _truth(value: Any) -> Any:
+    if value is _MISSING:
+        raise _Fallback
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A use of ``root.key`` or ``root['key']`` with a literal key."""
@@ -268,6 +351,9 @@ class Evaluator:
         self._expressions: dict[str, TemplateExpression | ExpressionError] = {}
         self._templates: dict[tuple[str, bool], Template | ExpressionError] = {}
         self._analyses: dict[tuple[str, bool], Analysis] = {}
+        # Direct evaluation of the simplest expressions and templates (see _direct), by source.
+        self._direct_expressions: dict[str, _Direct | None] = {}
+        self._direct_templates: dict[tuple[str, bool], tuple[str | _Direct, ...] | None] = {}
 
     # -- static analysis -------------------------------------------------
 
@@ -360,8 +446,46 @@ class Evaluator:
             raise found
         return found
 
+    def _direct_expression(self, source: str) -> _Direct | None:
+        found = self._direct_expressions.get(source, _MISSING)
+        if found is _MISSING:
+            self._compiled_expression(source)  # analysed and allowed (raises otherwise)
+            tree = self._plain.parse("{{ " + source + " }}")
+            output = tree.body[0]
+            found = _direct(output.nodes[0]) if isinstance(output, nodes.Output) else None
+            self._remember(self._direct_expressions, source, found)
+        return found  # type: ignore[no-any-return]
+
+    def _direct_template(self, source: str, markdown: bool) -> tuple[str | _Direct, ...] | None:
+        key = (source, markdown)
+        found = self._direct_templates.get(key, _MISSING)
+        if found is _MISSING:
+            self._compiled_template(source, markdown)  # analysed and allowed (raises otherwise)
+            parts: list[str | _Direct] | None = []
+            for output in self._plain.parse(source).body:
+                if not isinstance(output, nodes.Output) or parts is None:
+                    parts = None
+                    break
+                for child in output.nodes:
+                    part = child.data if isinstance(child, nodes.TemplateData) else _direct(child)
+                    if part is None:
+                        parts = None
+                        break
+                    parts.append(part)
+            found = tuple(parts) if parts is not None else None
+            self._remember(self._direct_templates, key, found)
+        return found  # type: ignore[no-any-return]
+
     def evaluate(self, source: str, context: Mapping[str, Any]) -> Any:
         """Evaluate a bare expression and return its value (``None`` when undefined)."""
+        direct = self._direct_expression(source)
+        if direct is not None:
+            try:
+                value = direct(context)
+            except _Fallback:
+                pass
+            else:
+                return None if value is _MISSING else value
         expression = self._compiled_expression(source)
         try:
             result: Any = expression(context)
@@ -394,6 +518,12 @@ class Evaluator:
         """Render a text template; with ``markdown`` every inserted value is escaped."""
         if "{{" not in source and "{%" not in source:
             return source
+        parts = self._direct_template(source, markdown)
+        if parts is not None:
+            try:
+                return "".join([part if type(part) is str else _shown(part(context), markdown) for part in parts])  # type: ignore[operator]
+            except _Fallback:
+                pass
         template = self._compiled_template(source, markdown)
         try:
             return template.render(context)

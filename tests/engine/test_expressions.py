@@ -121,3 +121,34 @@ def test_analysis_names_and_references() -> None:
 def test_undefined_comparison_is_an_error_not_a_crash() -> None:
     with pytest.raises(ExpressionError):
         Evaluator().evaluate("facts.nothing > 1", CONTEXT)
+
+
+DIRECT_CONTEXTS = [
+    {"inputs": {"person": {"name": "Eva"}}, "answers": {"q0": "no", "n": 0}, "facts": {"state": "gone"}},
+    {"inputs": {"person": "<b>**x**</b>"}, "answers": {}, "facts": {}},
+    {"inputs": {"person": None}, "answers": {"q0": True}, "facts": {"state": ["a"]}},
+    {"inputs": {"person": ("not", "a", "dict")}, "answers": {"q0": {"error": "x"}}},
+    {},
+]
+DIRECT_EXPRESSIONS = [
+    "inputs.person", "inputs.person.name", "inputs['person']['name']", "answers.q0", "answers['n']",
+    "answers['q0'] == 'no' and facts.state == 'gone'", "answers.q0 != 'no' or facts.state",
+    "not answers.q0", "facts.missing", "facts.missing.deeper", "answers.n == 0", "answers.q0 == true",
+]
+DIRECT_TEMPLATES = ["Hello **{{ inputs.person.name }}**!", "{{ inputs.person }} and {{ facts.state }}", "x {{ answers.n }}"]
+
+
+@pytest.mark.parametrize("context", DIRECT_CONTEXTS)
+def test_direct_evaluation_gives_what_the_sandbox_gives(context: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = Evaluator()
+    sandbox = Evaluator()
+    monkeypatch.setattr(sandbox, "_direct_expression", lambda source: None)
+    monkeypatch.setattr(sandbox, "_direct_template", lambda source, markdown: None)
+    assert direct._direct_expression("answers['q0'] == 'no' and facts.state == 'gone'") is not None
+    assert direct._direct_template(DIRECT_TEMPLATES[0], True) is not None
+    for source in DIRECT_EXPRESSIONS:
+        assert direct.evaluate(source, context) == sandbox.evaluate(source, context), source
+        assert type(direct.evaluate(source, context)) is type(sandbox.evaluate(source, context)), source
+    for source in DIRECT_TEMPLATES:
+        for markdown in (True, False):
+            assert direct.text(source, context, markdown=markdown) == sandbox.text(source, context, markdown=markdown), source
