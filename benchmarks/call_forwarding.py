@@ -53,6 +53,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from lotse.media.client import CallClient, ReceivedFrame, WebSocketSignalling
 from lotse.media.forwarding import Publication, Source
+from lotse.media.monitor import LoopLagMonitor
 from lotse.media.room import Room, RoomSettings, _Participant
 from lotse.media.tokens import issue_token
 
@@ -114,7 +115,7 @@ def encode_clip() -> Clip:
 class ClipTrack(MediaStreamTrack):
     """Replays pre-encoded packets in real time; aiortc's sender only re-packetises them."""
 
-    def __init__(self, kind: str, packets: list[bytes], on_sent: Any = None) -> None:
+    def __init__(self, kind: str, packets: list[bytes], on_sent: Any = None, offset: int = 0) -> None:
         super().__init__()
         self.kind = kind
         self.packets = packets
@@ -123,6 +124,7 @@ class ClipTrack(MediaStreamTrack):
         self.step = 3000 if kind == "video" else 960
         self.time_base = VIDEO_TIME_BASE if kind == "video" else AUDIO_TIME_BASE
         self.count = 0
+        self.offset = offset  # where in the clip this participant starts
         self.start: float | None = None
 
     async def recv(self) -> av.Packet:
@@ -134,7 +136,7 @@ class ClipTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        index = self.count % len(self.packets)
+        index = (self.count + self.offset) % len(self.packets)
         packet = av.Packet(self.packets[index])
         packet.pts = self.count * self.step
         packet.time_base = self.time_base
@@ -269,6 +271,10 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
             name,
             cap=config["cap"],
             microphone=ClipTrack("audio", audio),
+            # All publishers replay the same clip from its start, so their keyframes
+            # (every KEYFRAME_EVERY frames) pass the server nearly together; the
+            # hop latency's tail sits on the frames just after them.
+            # (ClipTrack's ``offset`` spreads them; not the default, so numbers stay comparable.)
             camera=ClipTrack("video", video, sent),
             screen=False,
             keep_frames=False,
@@ -289,10 +295,15 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
     window[0], window[1] = json.loads(await reader.readline())
     await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
     cpu_start = sum(os.times()[:2])
+    monitor = LoopLagMonitor()
+    monitor.start()
     await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
     cpu = sum(os.times()[:2]) - cpu_start
+    lag = monitor.summary()
+    await monitor.stop()
     await asyncio.sleep(0.5)  # frames sent at the end of the window are still in flight
-    print(json.dumps({"cpu": cpu, "sends": sends, "arrivals": arrivals, "counts": counts}), flush=True)
+    print(json.dumps({"cpu": cpu, "sends": sends, "arrivals": arrivals, "counts": counts,
+                      "loop_lag_p99_ms": lag.p99_ms}), flush=True)
     for client in clients:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 5)
@@ -308,7 +319,8 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
     workers: list[asyncio.subprocess.Process] = []
     try:
         for group in groups:
-            config = {"port": port, "secret": secret, "room": room, "names": group, "cap": cap, "clip": clip_path}
+            config = {"port": port, "secret": secret, "room": room, "names": group, "cap": cap, "clip": clip_path,
+                      "size": n}
             workers.append(await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client-worker", json.dumps(config),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28))
@@ -369,6 +381,7 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
     lags_p99 = [line["loop_lag_ms"]["p99"] for line in window_lines]
     lags_p50 = [line["loop_lag_ms"]["p50"] for line in window_lines]
     lags_max = [line["loop_lag_ms"]["max"] for line in window_lines]
+    gcs = [line["gc"] for line in window_lines if line.get("gc")]
     delays = [line["forwarding_delay_ms"] for line in window_lines if line.get("forwarding_delay_ms", {}).get("frames")]
     latencies.sort()
 
@@ -396,6 +409,8 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
         "cpu_us_per_forwarded_frame": per_frame,
         "client_processes": len(workers),
         "clients_cores": round(clients_cpu / duration, 3),
+        # The clients' own event loops delay what they receive (and so the hop latency).
+        "clients_loop_lag_p99_ms": round(max(r["loop_lag_p99_ms"] for r in reports), 2),
         # Anything else running on the machine competes with server and clients.
         "other_processes_cores": round((busy_end - busy_start - cpu - clients_cpu) / duration, 3),
         "machine_cores": os.cpu_count(),
@@ -411,6 +426,11 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
         "server_delay_ms": {
             "p50": round(statistics.median(d["p50"] for d in delays), 2) if delays else None,
             "p99_worst_interval": max(d["p99"] for d in delays) if delays else None,
+        },
+        "server_gc": {
+            "full_collections": sum(g["count"][2] for g in gcs),
+            "longest_ms": max((max(g["max_ms"]) for g in gcs), default=None),
+            "ms_per_second": round(sum(sum(g["total_ms"]) for g in gcs) / max(1, len(gcs)), 2),
         },
         "loop_lag_ms": {
             "p50": round(statistics.median(lags_p50), 2) if lags_p50 else None,
@@ -468,8 +488,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print()
-    print(f"{'mode':<22}{'n':>3}{'streams':>8}{'cores':>7}{'ms/str·s':>9}{'delivered':>14}{'hop p50/p99':>14}"
-          f"{'server p50/p99':>16}{'lag p99':>8}{'ratio':>6}{'clients':>8}{'others':>7}{'load':>6}")
+    print(f"{'mode':<22}{'n':>3}{'streams':>8}{'cores':>7}{'ms/str·s':>9}{'delivered':>16}{'hop p50/p99':>16}"
+          f"{'server p50/p99':>16}{'lag p99':>8}{'ratio':>6}{'clients':>8}{'c.lag':>7}{'others':>7}{'load':>6}")
     for r in results:
         latency = r["hop_latency_ms"]
         hop = f"{latency['p50']}/{latency['p99']}" if latency else "-"
@@ -478,16 +498,17 @@ def print_table(results: list[dict[str, Any]]) -> None:
         delivered = f"{r['video_frames_delivered']}/{r['video_frames_expected']}"
         print(
             f"{r['mode']:<22}{r['participants']:>3}{r['forwarded_streams']:>8}{r['server_cores']:>7}"
-            f"{r['cpu_ms_per_stream_second']:>9}{delivered:>14}{hop:>14}{server:>16}"
+            f"{r['cpu_ms_per_stream_second']:>9}{delivered:>16}{hop:>16}{server:>16}"
             f"{r['loop_lag_ms']['p99_worst_interval']!s:>8}{r.get('cpu_ratio_vs_forward', ''):>6}"
-            f"{r['clients_cores']:>8}{r['other_processes_cores']:>7}{r['load_1min']:>6}"
+            f"{r['clients_cores']:>8}{r['clients_loop_lag_p99_ms']:>7}{r['other_processes_cores']:>7}{r['load_1min']:>6}"
         )
     print("cores: server process CPU / wall. ms/str·s: server CPU per forwarded stream-second. delivered: video")
     print("frames sent in the window that reached each other participant (baseline: frames received). hop: ms from")
     print("the publisher's sender to the subscriber's tap, end to end through both clients' stacks. server: ms a")
     print("frame spends in the server (complete on arrival -> last packet to the kernel; worst 1-s p99). lag p99:")
     print("the server's event-loop lag, worst 1-s interval. ratio: baseline CPU per stream-second over forwarding's")
-    print("(same size, else the next smaller). clients: cores of the client processes. others: cores used by")
+    print("(same size, else the next smaller). clients: cores of the client processes; c.lag: their worst event-loop")
+    print("lag p99 (ms), which the hop latency includes. others: cores used by")
     print("unrelated processes (the machine is shared). load: 1-minute load average at the end of the window.")
     for r in results:
         busy = r["server_cores"] + r["clients_cores"] + r["other_processes_cores"]

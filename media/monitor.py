@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
 from dataclasses import dataclass
@@ -63,3 +64,46 @@ def process_cpu_seconds() -> float:
     """Return user + system CPU time of this process."""
     times = os.times()
     return times.user + times.system
+
+
+class GcPauseMonitor:
+    """Time the cyclic garbage collector's pauses (``gc.callbacks``), per generation.
+
+    A full collection walks every tracked object; with the RTP packet
+    histories of a 12-person room (about 34,000 packets kept for
+    retransmission) that is a pause every stream feels at once.
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.reset()
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
+
+    def reset(self) -> None:
+        self.count = [0, 0, 0]
+        self.total = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+
+    def summary(self) -> dict[str, list[float]]:
+        return {
+            "count": list(self.count),
+            "total_ms": [round(t * 1000, 2) for t in self.total],
+            "max_ms": [round(t * 1000, 2) for t in self.longest],
+        }
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info.get("generation", 0)
+        took = time.perf_counter() - self._started
+        self.count[generation] += 1
+        self.total[generation] += took
+        if took > self.longest[generation]:
+            self.longest[generation] = took

@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from lotse.media import tap
 from lotse.media.errors import ErrorCode, MediaError
 from lotse.media.events import LeaveReason
-from lotse.media.monitor import LoopLagMonitor, process_cpu_seconds
+from lotse.media.monitor import GcPauseMonitor, LoopLagMonitor, process_cpu_seconds
 from lotse.media.room import MAX_CAP, Message, RoomSettings
 from lotse.media.tokens import verify_token
 from lotse.media.unit import MediaUnit
@@ -94,7 +94,7 @@ class MediaServer:
         finally:
             await room.leave(participant_id, LeaveReason.DISCONNECTED)
 
-    def stats(self, monitor: LoopLagMonitor, started: float, cpu_start: float) -> Message:
+    def stats(self, monitor: LoopLagMonitor, started: float, cpu_start: float, gc_pauses: GcPauseMonitor | None = None) -> Message:
         lag = monitor.summary()
         delay = tap.forwarding_delay
         return {
@@ -104,6 +104,7 @@ class MediaServer:
             # From a frame complete on its way in to its last packet handed to the kernel.
             "forwarding_delay_ms": {"p50": delay.percentile_ms(0.5), "p99": delay.percentile_ms(0.99),
                                     "max": delay.percentile_ms(1.0), "frames": delay.total},
+            "gc": gc_pauses.summary() if gc_pauses is not None else None,
             "rooms": {room_id: room.stats() for room_id, room in self.unit.rooms.items()},
         }
 
@@ -122,6 +123,8 @@ async def run(
     server = MediaServer(unit, secret)
     monitor = LoopLagMonitor()
     monitor.start()
+    gc_pauses = GcPauseMonitor()
+    gc_pauses.start()
     async with serve(server.handler, host, port, max_size=2**20) as ws_server:
         bound = next(iter(ws_server.sockets)).getsockname()[1]
         # Everything allocated so far lives for the whole process: keep it out
@@ -137,13 +140,15 @@ async def run(
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), stats_interval)
-                print(json.dumps(server.stats(monitor, started, cpu_start)), flush=True)  # noqa: T201 - the stats stream is the output
-                monitor.reset()  # loop lag and forwarding delay are reported per interval
+                print(json.dumps(server.stats(monitor, started, cpu_start, gc_pauses)), flush=True)  # noqa: T201 - the stats stream is the output
+                monitor.reset()  # loop lag, GC pauses and forwarding delay are reported per interval
+                gc_pauses.reset()
                 tap.forwarding_delay.reset()
         else:
             await stop.wait()
     await unit.close()
     await monitor.stop()
+    gc_pauses.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
