@@ -1,7 +1,7 @@
 """The media unit as its own process: the room signalling over a WebSocket.
 
-``python -m lotse.media.server --host 0.0.0.0 --port 8765`` (the platform will
-add ``lotse media serve``). Clients connect to
+``lotse media serve --host 0.0.0.0 --port 8765`` (or ``python -m
+lotse.media.server`` with the same options). Clients connect to
 ``ws://host:port/rooms/<room_id>?token=<token>``; the token, issued by the
 platform with :func:`lotse.media.tokens.issue_token` and the shared secret in
 ``LOTSE_MEDIA_SECRET``, names the participant. After that the messages are
