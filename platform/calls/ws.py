@@ -133,7 +133,7 @@ class CallSocket:
             elif code in MEDIA_MESSAGES:
                 message["message"] = MEDIA_MESSAGES[code].render(self.language)
             if code in (ErrorCode.ROOM_FULL, ErrorCode.ROOM_CLOSED, ErrorCode.BAD_OFFER,
-                        ErrorCode.UNSUPPORTED_CODEC, ErrorCode.ALREADY_JOINED) and not self.joined:
+                        ErrorCode.UNSUPPORTED_CODEC, ErrorCode.ALREADY_JOINED, ErrorCode.UNKNOWN_ROOM) and not self.joined:
                 await self.drop_seat()
         return message
 
