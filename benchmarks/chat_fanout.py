@@ -78,16 +78,8 @@ class ServedWorker(Worker):
         code = f"from lotse.platform.cli import _serve; _serve('127.0.0.1', {self.port}, banner=lambda url: None)"
         self.process = subprocess.Popen([sys.executable, "-c", code], env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=self._log, cwd=str(Path(self.env["LOTSE_DATA_DIR"]).parent))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("worker died: " + self.log_path.read_text()[-2000:])
-            try:
-                if httpx.get(self.url + "/static/lotse.css", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("worker did not start")
+        self.wait_until_serving()
+        return self
 
 
 def rss_kb(pid: int) -> int:

@@ -14,8 +14,9 @@ another task than requests, so the app initialises with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -90,29 +91,29 @@ async def migrate(database_url: str, *, progress: Callable[[str, str, str], obje
         await Tortoise.close_connections()
 
 
-async def pending_model_changes() -> list[str]:
-    """Describe model changes that no migration covers yet (empty when in step)."""
+@contextlib.asynccontextmanager
+async def _model_changes() -> AsyncIterator[list[Any]]:
+    """Yield Tortoise's migration writers for model changes no migration covers yet."""
     from tortoise.context import TortoiseContext
     from tortoise.migrations.autodetector import MigrationAutodetector
 
     config = tortoise_config("sqlite://:memory:")
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
-        detector = MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]})
-        writers = await detector.changes()
+        yield await MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]}).changes()
+
+
+async def pending_model_changes() -> list[str]:
+    """Describe model changes that no migration covers yet (empty when in step)."""
+    async with _model_changes() as writers:
         return [f"{writer.app_label}: {operation.describe()}" for writer in writers for operation in writer.operations]
 
 
 async def make_migrations(name: str | None = None) -> list[str]:
     """Write a migration for model changes; return the files written."""
-    from tortoise.context import TortoiseContext
-    from tortoise.migrations.autodetector import MigrationAutodetector
     from tortoise.migrations.writer import format_migration_name
 
-    config = tortoise_config("sqlite://:memory:")
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=config)
-        writers = await MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]}).changes()
+    async with _model_changes() as writers:
         paths = []
         for writer in writers:
             if name:

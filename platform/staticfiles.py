@@ -36,7 +36,7 @@ def load(folder: Path = FOLDER) -> dict[str, StaticFile]:
         if path.is_file() and path.suffix in SUFFIXES:
             body = path.read_bytes()
             mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            if mimetype.startswith("text/") or mimetype in ("application/javascript", "text/javascript"):
+            if mimetype.startswith("text/") or mimetype == "application/javascript":
                 mimetype += "; charset=utf-8"
             files[path.relative_to(folder).as_posix()] = StaticFile(
                 body, mimetype, hashlib.sha256(body).hexdigest()[:32])

@@ -82,6 +82,11 @@ class Worker:
             [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
              "lotse.platform.app:create_app()"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self._log, cwd=str(data_dir_parent(self.env)))
+        return self.wait_until_serving()
+
+    def wait_until_serving(self) -> Worker:
+        """Return once the started process answers (its start-up is done), or raise with its log."""
+        assert self.process is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
