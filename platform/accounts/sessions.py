@@ -30,15 +30,28 @@ async def load_session(key: str | None, now: datetime) -> WebSession | None:
     session = await WebSession.get_or_none(key_hash=hash_secret(key)).select_related("account__organisation")
     if session is None:
         return None
-    limit = TWO_FACTOR_WINDOW if session.pending_two_factor else IDLE_TIMEOUT
-    account: Account = session.account
-    if now - session.last_seen_at > limit or not account.is_active or account.is_blocked:
+    if not is_live(session, now):
         await session.delete()
         return None
     if now - session.last_seen_at > timedelta(minutes=1):
         session.last_seen_at = now
         await session.save(update_fields=["last_seen_at"])
     return session
+
+
+def is_live(session: WebSession, now: datetime) -> bool:
+    """Whether a session (loaded with its account) still signs its browser in."""
+    limit = TWO_FACTOR_WINDOW if session.pending_two_factor else IDLE_TIMEOUT
+    account: Account = session.account
+    return now - session.last_seen_at <= limit and account.is_active and not account.is_blocked
+
+
+async def live_session_hashes(key_hashes: set[str], now: datetime) -> set[str]:
+    """Return which of these session hashes still belong to a live, signed-in session (read only)."""
+    if not key_hashes:
+        return set()
+    rows = await WebSession.filter(key_hash__in=list(key_hashes), pending_two_factor=False).select_related("account")
+    return {row.key_hash for row in rows if is_live(row, now)}
 
 
 async def end_session(key: str | None) -> None:

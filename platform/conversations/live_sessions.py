@@ -35,11 +35,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from lotse.platform.accounts.models import WebSession
-from lotse.platform.accounts.sessions import IDLE_TIMEOUT
+from lotse.platform.accounts.sessions import live_session_hashes
 from lotse.platform.accounts.tokens import hash_secret
 
 log = logging.getLogger(__name__)
@@ -55,15 +53,6 @@ class Watch:
     key_hash: str
     close: Callable[[], None]
     closed: bool = field(default=False)
-
-
-async def live_session_hashes(key_hashes: set[str], now: datetime) -> set[str]:
-    """Return which of these session hashes still belong to a live, signed-in session (read only)."""
-    if not key_hashes:
-        return set()
-    rows = await WebSession.filter(key_hash__in=list(key_hashes), pending_two_factor=False).select_related("account")
-    return {row.key_hash for row in rows
-            if now - row.last_seen_at <= IDLE_TIMEOUT and row.account.is_active and not row.account.is_blocked}
 
 
 class SessionGuard:
