@@ -25,8 +25,6 @@ REFRESH = 30.0
 class Presence(Protocol):
     async def connect(self, account_id: int, connection_id: str) -> None: ...
 
-    async def refresh(self, account_id: int, connection_id: str) -> None: ...
-
     async def disconnect(self, account_id: int, connection_id: str) -> None: ...
 
     async def online(self, account_ids: Iterable[int]) -> set[int]: ...
@@ -38,9 +36,6 @@ class InProcessPresence:
 
     async def connect(self, account_id: int, connection_id: str) -> None:
         self._connections.setdefault(account_id, set()).add(connection_id)
-
-    async def refresh(self, account_id: int, connection_id: str) -> None:
-        return None
 
     async def disconnect(self, account_id: int, connection_id: str) -> None:
         connections = self._connections.get(account_id)
@@ -71,12 +66,9 @@ class RedisPresence:
 
     async def connect(self, account_id: int, connection_id: str) -> None:
         self._local.setdefault(account_id, set()).add(connection_id)
-        await self.refresh(account_id, connection_id)
+        await self._write({account_id: {connection_id}})
         if self._refresher is None or self._refresher.done():
             self._refresher = asyncio.create_task(self._refresh_all())
-
-    async def refresh(self, account_id: int, connection_id: str) -> None:
-        await self._write({account_id: {connection_id}})
 
     async def _write(self, connections: dict[int, set[str]]) -> None:
         if not connections:
