@@ -27,7 +27,7 @@ from lotse.platform.actions import Services, record, require
 from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
 from lotse.platform.caseload.actions import check_motivation
 from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest, LinkRequestStatus
-from lotse.platform.caseload.search import find_client_ids, parse_query
+from lotse.platform.caseload.search import ParsedQuery, find_client_ids, parse_query
 from lotse.platform.errors import NotFoundError, NotPermittedError, ValidationError
 from lotse.platform.i18n import _l
 from lotse.platform.organisations.models import Organisation
@@ -114,8 +114,9 @@ async def search_caseload(
     await require(svc, actor, Permission.CASELOAD_SEARCH, organisation, "caseload.search")
     raw = _check_query(raw)
     professional_id = None if actor.role is Role.SECRETARY else actor.account_id
+    parsed = parse_query(raw)
     if raw:
-        ids = await find_client_ids(parse_query(raw), organisation_id=organisation.id,
+        ids = await find_client_ids(parsed, organisation_id=organisation.id,
                                     professional_id=professional_id, include_inactive=include_inactive,
                                     limit=limit + 1)
         accounts = {a.id: a for a in await Account.filter(id__in=ids)}
@@ -129,7 +130,7 @@ async def search_caseload(
             query = query.filter(status=AccountStatus.ACTIVE)
         ordered = await query.order_by("last_name", "first_name", "id").limit(limit + 1)
     hits = [ClientHit(a.id, a.name, a.email, a.date_of_birth, a.client_ref, a.is_active) for a in ordered[:limit]]
-    row = await _record_search(svc, actor, "caseload.search", AuditType.SEARCH, raw, include_inactive,
+    row = await _record_search(svc, actor, "caseload.search", AuditType.SEARCH, parsed, include_inactive,
                                [hit.id for hit in hits], reason=None)
     return SearchResult(hits, len(ordered) > limit, row.id, raw, include_inactive)
 
@@ -142,10 +143,11 @@ async def search_outside_caseload(
     organisation = await _organisation(actor)
     await require(svc, actor, Permission.CASELOAD_SEARCH_OUTSIDE, organisation, "caseload.search_outside")
     raw = _check_query(raw)
-    motivation = check_motivation(motivation, parse_query(raw).terms)
+    parsed = parse_query(raw)
+    motivation = check_motivation(motivation, parsed.terms)
     if not raw:
         raise ValidationError(fields={"q": _l("Please enter a name, e-mail address, client ID or date of birth.")})
-    ids = await find_client_ids(parse_query(raw), organisation_id=organisation.id,
+    ids = await find_client_ids(parsed, organisation_id=organisation.id,
                                 include_inactive=include_inactive, limit=limit + 1)
     ids = ids[:limit + 1]
     accounts = {a.id: a for a in await Account.filter(id__in=ids)}
@@ -158,19 +160,18 @@ async def search_outside_caseload(
         for a in (accounts[i] for i in ids[:limit] if i in accounts)
     ]
     # The ids found are what this search (and its motivation) lets the actor open.
-    row = await _record_search(svc, actor, "caseload.search_outside", AuditType.EMERGENCY_ACCESS, raw,
+    row = await _record_search(svc, actor, "caseload.search_outside", AuditType.EMERGENCY_ACCESS, parsed,
                                include_inactive, [hit.id for hit in hits], reason=motivation, keep_hits=True)
     return SearchResult(hits, len(ids) > limit, row.id, raw, include_inactive)
 
 
 async def _record_search(
-    svc: Services, actor: Actor, action: str, event_type: AuditType, raw: str, include_inactive: bool,
+    svc: Services, actor: Actor, action: str, event_type: AuditType, parsed: ParsedQuery, include_inactive: bool,
     hits: list[int], *, reason: str | None, keep_hits: bool = False,
 ) -> AuditEvent:
     """Audit a search by its shape (how many terms, whether by date), never by its text."""
     from lotse.platform.actions import audit_row
 
-    parsed = parse_query(raw)
     details: dict[str, Any] = {"terms": len(parsed.terms), "by_date": parsed.date_of_birth is not None,
                                "include_inactive": include_inactive, "results": len(hits)}
     if keep_hits:
