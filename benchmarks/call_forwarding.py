@@ -31,6 +31,7 @@ import asyncio
 import bisect
 import contextlib
 import fractions
+import functools
 import gc
 import json
 import os
@@ -41,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +53,12 @@ from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from lotse.media import tap
 from lotse.media.client import CallClient, ReceivedFrame, WebSocketSignalling
 from lotse.media.forwarding import Publication, Source
 from lotse.media.monitor import LoopLagMonitor
 from lotse.media.room import Room, RoomSettings, _Participant
+from lotse.media.tap import ForwardedPacket
 from lotse.media.tokens import issue_token
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
@@ -70,6 +74,7 @@ class Clip:
     video: list[bytes]
     audio: list[bytes]
     index: dict[bytes, int]
+    checksums: dict[int, int]  # CRC-32 of a frame → its index (the server's frame trace names frames so)
     bitrate: float
 
 
@@ -107,9 +112,10 @@ def encode_clip() -> Clip:
         audio.extend(payloads)
     bitrate = sum(len(v) for v in video) * 8 / (CLIP_FRAMES / FPS)
     index = {data: i for i, data in enumerate(video)}
-    if len(index) != len(video):
+    checksums = {zlib.crc32(data): i for i, data in enumerate(video)}
+    if len(index) != len(video) or len(checksums) != len(video):
         raise RuntimeError("clip frames are not unique")
-    return Clip(video, audio, index, bitrate)
+    return Clip(video, audio, index, checksums, bitrate)
 
 
 class ClipTrack(MediaStreamTrack):
@@ -127,7 +133,7 @@ class ClipTrack(MediaStreamTrack):
         self.offset = offset  # where in the clip this participant starts
         self.start: float | None = None
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> ForwardedPacket:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         if self.start is None:
@@ -137,12 +143,13 @@ class ClipTrack(MediaStreamTrack):
         if delay > 0:
             await asyncio.sleep(delay)
         index = (self.count + self.offset) % len(self.packets)
-        packet = av.Packet(self.packets[index])
-        packet.pts = self.count * self.step
-        packet.time_base = self.time_base
+        now = time.monotonic()
+        # What the server's slots hand their senders too: the bytes, no av.Packet copy.
+        # ``received_at`` is when the track handed the frame over (the hop's start).
+        packet = ForwardedPacket(self.packets[index], self.count * self.step, self.time_base, now)
         self.count += 1
         if self.on_sent is not None:
-            self.on_sent(index)
+            self.on_sent(index, now)
         return packet
 
 
@@ -209,8 +216,9 @@ async def start_server(relay: bool, cap: int, secret: str) -> tuple[asyncio.subp
     if relay:
         args = [sys.executable, __file__, "--serve-relay", str(port), "--cap", str(cap)]
     else:
-        args = [sys.executable, "-m", "lotse.media.server", "--port", str(port), "--cap", str(cap), "--stats-interval", "1"]
-    process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE)
+        args = [sys.executable, "-m", "lotse.media.server", "--port", str(port), "--cap", str(cap), "--stats-interval", "1",
+                "--trace-frames"]
+    process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE, limit=1 << 26)
     lines: list[dict[str, Any]] = []
 
     async def read() -> None:
@@ -239,10 +247,12 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
     index = {data: i for i, data in enumerate(video)}
     window = [float("inf"), float("inf")]
     sends: list[tuple[str, int, float]] = []
-    arrivals: list[tuple[str, int, float]] = []
+    wire: list[tuple[str, float, float]] = []  # publisher, track handed the frame over, last packet to the kernel
+    arrivals: list[tuple[str, str, int, float]] = []  # subscriber, publisher, clip frame, complete in the tap
     counts = {"video": 0, "audio": 0}
+    cameras: dict[int, str] = {}
 
-    def on_frame(received: ReceivedFrame) -> None:
+    def on_frame(subscriber: str, received: ReceivedFrame) -> None:
         frame = received.frame
         now = frame.received_at
         if not window[0] <= now < window[1] + 0.5:
@@ -255,13 +265,18 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
             counts["video"] += 1
         found = index.get(frame.data)
         if found is not None and received.participant is not None:
-            arrivals.append((received.participant, found, now))
+            arrivals.append((subscriber, received.participant, found, now))
 
+    def frame_sent(sender: Any, packet: Any, now: float) -> None:
+        name = cameras.get(id(sender))
+        if name is not None and window[0] - 1 <= now < window[1] + 0.5:
+            wire.append((name, packet.received_at, now))
+
+    tap.frame_sent = frame_sent
     clients: list[CallClient] = []
-    for name in config["names"]:
+    for name, video_offset, audio_offset in zip(config["names"], config["video_offsets"], config["audio_offsets"], strict=True):
 
-        def sent(i: int, name: str = name) -> None:
-            now = time.monotonic()
+        def sent(i: int, now: float, name: str = name) -> None:
             # Until the arrivals stop being logged: a frame sent after the window
             # must not be taken for the same clip frame sent one loop earlier.
             if window[0] - 1 <= now < window[1] + 0.5:
@@ -270,17 +285,19 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
         client = CallClient(
             name,
             cap=config["cap"],
-            microphone=ClipTrack("audio", audio),
-            # All publishers replay the same clip from its start, so their keyframes
-            # (every KEYFRAME_EVERY frames) pass the server nearly together; the
-            # hop latency's tail sits on the frames just after them.
-            # (ClipTrack's ``offset`` spreads them; not the default, so numbers stay comparable.)
-            camera=ClipTrack("video", video, sent),
+            # Where each publisher starts in the clip (``--model``): independent
+            # cameras start anywhere, so their keyframes come at different
+            # moments; in step, all start at frame 0 and every keyframe
+            # (every KEYFRAME_EVERY frames) passes the server at the same moment.
+            microphone=ClipTrack("audio", audio, offset=audio_offset),
+            camera=ClipTrack("video", video, sent, offset=video_offset),
             screen=False,
             keep_frames=False,
-            on_frame=on_frame,
+            on_frame=functools.partial(on_frame, name),
             estimate_bandwidth=False,  # cheaper clients; the server's forwarding ignores REMB anyway
+            forwarding_sender=True,  # the server's lean send loop: the clip is already packets
         )
+        cameras[id(client.sender("camera"))] = name
         token = issue_token(config["secret"].encode(), config["room"], name)
         signalling = WebSocketSignalling(f"ws://127.0.0.1:{config['port']}/rooms/{config['room']}?token={token}", client.on_push)
         await signalling.connect()
@@ -302,25 +319,39 @@ async def client_worker(config: dict[str, Any], stored: dict[str, list[str]]) ->
     lag = monitor.summary()
     await monitor.stop()
     await asyncio.sleep(0.5)  # frames sent at the end of the window are still in flight
-    print(json.dumps({"cpu": cpu, "sends": sends, "arrivals": arrivals, "counts": counts,
+    print(json.dumps({"cpu": cpu, "sends": sends, "wire": wire, "arrivals": arrivals, "counts": counts,
                       "loop_lag_p99_ms": lag.p99_ms}), flush=True)
     for client in clients:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 5)
 
 
-async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, duration: float, processes: int) -> dict[str, Any]:
+async def run_room(
+    n: int, clip_path: str, *, relay: bool, warmup: float, duration: float, processes: int, model: str,
+    checksums: dict[int, int],
+) -> dict[str, Any]:
     secret = secrets.token_hex(16)
     cap = max(n, 2)
     process, port, lines = await start_server(relay, cap, secret)
     room = f"bench-{n}-{'relay' if relay else 'fwd'}"
     names = [f"p{i}" for i in range(n)]
-    groups = [names[i::processes] for i in range(min(processes, n))]
+    # Independent cameras: each publisher starts at its own place in the clip, so
+    # keyframes come at different moments, as they do from browsers (which send
+    # them every few seconds or on request, each on its own clock). In step:
+    # all start at frame 0 and every keyframe passes the server at the same moment.
+    chance = random.Random(n)
+    if model == "in-step":
+        video_offsets, audio_offsets = [0] * n, [0] * n
+    else:
+        video_offsets = [chance.randrange(CLIP_FRAMES) for _ in names]
+        audio_offsets = [chance.randrange(50) for _ in names]
+    groups = [list(range(n))[i::processes] for i in range(min(processes, n))]
     workers: list[asyncio.subprocess.Process] = []
     try:
         for group in groups:
-            config = {"port": port, "secret": secret, "room": room, "names": group, "cap": cap, "clip": clip_path,
-                      "size": n}
+            config = {"port": port, "secret": secret, "room": room, "names": [names[i] for i in group], "cap": cap,
+                      "clip": clip_path, "size": n, "video_offsets": [video_offsets[i] for i in group],
+                      "audio_offsets": [audio_offsets[i] for i in group]}
             workers.append(await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client-worker", json.dumps(config),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28))
@@ -364,14 +395,17 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
     for times in sends.values():
         times.sort()
     latencies: list[float] = []
+    hops: list[tuple[str, str, int, float, float]] = []  # subscriber, publisher, clip frame, sent, arrived
     delivered = 0
     for report in reports:
-        for publisher, index, at in report["arrivals"]:
+        for subscriber, publisher, index, at in report["arrivals"]:
             times = sends.get((publisher, index), [])
             position = bisect.bisect_right(times, at)
             if position and start <= times[position - 1] < end:
                 delivered += 1
                 latencies.append(at - times[position - 1])
+                hops.append((subscriber, publisher, index, times[position - 1], at))
+    breakdown = None if relay else break_down(hops, reports, lines, checksums)
     received_video = sum(r["counts"]["video"] for r in reports)
     clients_cpu = sum(r["cpu"] for r in reports)
     streams = n * (n - 1) * 2  # audio + video to every other participant
@@ -391,7 +425,9 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
     # Server CPU per frame it forwarded (audio and video), from its own stats lines
     # around the window: comparable between runs even when a loaded machine
     # made the server forward less than it should have.
-    inside = [line for line in lines if start <= line["at"] <= end + 1 and line.get("rooms")]
+    # (The last lines may come after the clients left: a room's counters then read 0.)
+    inside = [line for line in lines if start <= line["at"] <= end + 1
+              and sum(r["frames_out"] for r in line.get("rooms", {}).values())]
     per_frame = None
     if len(inside) >= 2:
         first, last = inside[0], inside[-1]
@@ -420,7 +456,9 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
         "delivery_ratio": round(got / expected, 4) if expected else None,
         "audio_packets_received": sum(r["counts"]["audio"] for r in reports),
         "audio_packets_expected": int(duration / 0.02) * n * (n - 1),
+        "model": model,
         "hop_latency_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)} if not relay else None,
+        "hop_breakdown_ms": breakdown,
         # Inside the server: a frame complete on arrival → its last packet handed to the kernel
         # (median of the per-second p50s, worst per-second p99); the forwarding loop only.
         "server_delay_ms": {
@@ -429,6 +467,8 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
         },
         "server_gc": {
             "full_collections": sum(g["count"][2] for g in gcs),
+            "collections_per_generation": [sum(g["count"][i] for g in gcs) for i in range(3)],
+            "longest_ms_per_generation": [max((g["max_ms"][i] for g in gcs), default=None) for i in range(3)],
             "longest_ms": max((max(g["max_ms"]) for g in gcs), default=None),
             "ms_per_second": round(sum(sum(g["total_ms"]) for g in gcs) / max(1, len(gcs)), 2),
         },
@@ -437,6 +477,63 @@ async def run_room(n: int, clip_path: str, *, relay: bool, warmup: float, durati
             "p99_worst_interval": round(max(lags_p99), 2) if lags_p99 else None,
             "max": round(max(lags_max), 2) if lags_max else None,
         },
+    }
+
+
+def break_down(
+    hops: list[tuple[str, str, int, float, float]],
+    reports: list[dict[str, Any]],
+    lines: list[dict[str, Any]],
+    checksums: dict[int, int],
+) -> dict[str, Any] | None:
+    """Split each hop into its four legs, from the clients' and the server's per-frame records.
+
+    publisher: the track hands the frame over → its last packet handed to the
+    kernel (the publisher's sender and event loop); server in: → the frame is
+    complete in the server (the packets wait in the socket for the server's
+    loop, then go through its receive path); server out: → its last packet to
+    this subscriber handed to the kernel; subscriber: → complete in the
+    subscriber's tap (its loop and receive path). On loopback the kernel
+    hands a packet over at once, so the four legs add up to the hop.
+    """
+    wire = {(name, sent): on_wire for report in reports for name, sent, on_wire in report["wire"]}
+    forwarded: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+    for line in lines:
+        for subscriber, publisher, checksum, complete, out in line.get("trace", ()):
+            index = checksums.get(checksum)
+            if index is not None:
+                forwarded.setdefault((subscriber, publisher, index), []).append((out, complete))
+    for records in forwarded.values():
+        records.sort()
+    legs: list[tuple[float, float, float, float, float, bool]] = []
+    for subscriber, publisher, index, sent, arrived in hops:
+        on_wire = wire.get((publisher, sent))
+        records = forwarded.get((subscriber, publisher, index), [])
+        position = bisect.bisect_right(records, (arrived, float("inf")))
+        if on_wire is None or not position:
+            continue
+        out, complete = records[position - 1]
+        if not sent <= on_wire <= complete <= out <= arrived:
+            continue
+        legs.append((arrived - sent, on_wire - sent, complete - on_wire, out - complete, arrived - out,
+                     index % KEYFRAME_EVERY == 0))
+    if not legs:
+        return None
+    legs.sort()
+    tail = legs[int(0.99 * len(legs)):]
+
+    def mean(rows: list[tuple[float, float, float, float, float, bool]], column: int) -> float:
+        return round(statistics.fmean(row[column] for row in rows) * 1000, 2)
+
+    names = ("hop", "publisher", "server_in", "server_out", "subscriber")
+    return {
+        "frames": len(legs),
+        "median": {name: round(statistics.median(row[i] for row in legs) * 1000, 2) for i, name in enumerate(names)},
+        # The slowest 1 % of hops: where their time went (means), and how many were keyframes.
+        "p99_tail_mean": {name: mean(tail, i) for i, name in enumerate(names)},
+        "p99_tail_keyframes": round(sum(row[5] for row in tail) / len(tail), 3),
+        "keyframes_mean": {name: mean([r for r in legs if r[5]], i) for i, name in enumerate(names)}
+        if any(r[5] for r in legs) else None,
     }
 
 
@@ -471,7 +568,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         runs = [(n, False) for n in args.sizes] + [(n, True) for n in args.relay_sizes]
         for n, relay in runs:
             result = await run_room(n, stored.name, relay=relay, warmup=warmup,
-                                    duration=duration / 2 if relay else duration, processes=args.client_processes)
+                                    duration=duration / 2 if relay else duration, processes=args.client_processes,
+                                    model=args.model, checksums=clip.checksums)
             print(json.dumps(result), flush=True)
             results.append(result)
     forward = {r["participants"]: r for r in results if r["mode"] == "forward"}
@@ -511,6 +609,15 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print("lag p99 (ms), which the hop latency includes. others: cores used by")
     print("unrelated processes (the machine is shared). load: 1-minute load average at the end of the window.")
     for r in results:
+        parts = r.get("hop_breakdown_ms")
+        if parts:
+            def legs(values: dict[str, float]) -> str:
+                return " + ".join(f"{name} {values[name]}" for name in ("publisher", "server_in", "server_out", "subscriber"))
+
+            print(f"{r['mode']} n={r['participants']} ({r['model']}): hop = {legs(parts['median'])} ms (medians);"
+                  f" slowest 1 %: {parts['p99_tail_mean']['hop']} ms = {legs(parts['p99_tail_mean'])}"
+                  f" ({parts['p99_tail_keyframes']:.0%} keyframes)")
+    for r in results:
         busy = r["server_cores"] + r["clients_cores"] + r["other_processes_cores"]
         if busy > 0.9 * (r["machine_cores"] or 1):
             print(f"! {r['mode']} n={r['participants']}: the machine was saturated ({busy:.2f} of {r['machine_cores']} cores busy,"
@@ -529,6 +636,9 @@ if __name__ == "__main__":
     parser.add_argument("--relay-sizes", default="2,3", help="baseline room sizes ('' to skip)")
     parser.add_argument("--duration", type=float, help="measured seconds per forwarding room (default 10, --quick 4)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--model", choices=["independent", "in-step"], default="independent",
+                        help="independent cameras (each publisher starts at a random place in the clip; the default)"
+                             " or all in step (every keyframe at the same moment: the worst case)")
     parser.add_argument("--client-processes", type=int, default=2, help="processes the client peers are spread over")
     parser.add_argument("--serve-relay", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client-worker", help=argparse.SUPPRESS)

@@ -143,10 +143,14 @@ class CallClient:
         keep_frames: bool = True,
         on_frame: Callable[[ReceivedFrame], None] | None = None,
         estimate_bandwidth: bool = True,
+        forwarding_sender: bool = False,
     ) -> None:
         """``estimate_bandwidth=False`` drops the receivers' REMB estimators (a benchmark
         client whose sender replays packets has nothing to adapt, and the
-        estimators were a sixth of a receiving client's CPU)."""
+        estimators were a sixth of a receiving client's CPU).
+        ``forwarding_sender=True`` sends with the server's lean send loop
+        (:func:`lotse.media.tap.install_forwarding_sender`): for tracks that
+        return encoded packets (the benchmark's replayed clip), never frames."""
         self.participant_id = participant_id
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.log = ClientLog()
@@ -164,6 +168,9 @@ class CallClient:
             self._senders["camera"] = self.pc.addTransceiver(camera, direction="sendonly").sender
         if screen:
             self._senders["screen"] = self.pc.addTransceiver("video", direction="sendonly").sender
+        if forwarding_sender:
+            for sender in self._senders.values():
+                tap.install_forwarding_sender(sender)
         self._slot_transceivers = []
         for kind, count in (("audio", cap - 1), ("video", cap)):
             for _ in range(count):
@@ -251,6 +258,10 @@ class CallClient:
             raise AssertionError(f"{self.participant_id}: timed out after {within}s waiting for {what}") from None
         finally:
             self._waiters = [(c, f) for c, f in self._waiters if f is not future]
+
+    def sender(self, source: str) -> RTCRtpSender:
+        """Return the sender of ``source`` ("microphone", "camera" or "screen")."""
+        return self._senders[source]
 
     def frames_from(self, participant: str, source: str) -> list[ReceivedFrame]:
         return self.log.frames.get((participant, source), [])

@@ -200,6 +200,7 @@ class SlotTrack(MediaStreamTrack):
         self.mid = mid
         self.clock_rate = clock_rate
         self.source: Publication | None = None
+        self.subscriber: str | None = None  # the participant this slot sends to (set by the room)
         self.stats = SlotStats()
         self._queue: collections.deque[ForwardedPacket | av.Packet[Any]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None

@@ -415,6 +415,7 @@ class Room:
                 transceiver = pc.addTransceiver(line.kind, direction="recvonly")
             elif line.direction == "recvonly":
                 slot = SlotTrack(line.kind, line.mid, _CLOCK_RATES[line.kind])
+                slot.subscriber = participant.id
                 participant.slots.append(slot)
                 transceiver = pc.addTransceiver(slot, direction="sendonly")
             else:

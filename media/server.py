@@ -13,6 +13,10 @@ With ``--stats-interval`` the process prints one JSON line per interval to
 stdout: CPU seconds since start, the event-loop lag and the forwarding delay
 (frame complete on arrival → its last packet handed to the kernel) of that
 interval, and each room's forwarding counters (the benchmark reads them).
+With ``--trace-frames`` as well, each line also lists every video frame
+forwarded in that interval (subscriber, publisher, CRC-32 of the frame,
+complete on arrival, last packet handed to the kernel), so the benchmark can
+break a hop's latency down frame by frame; it costs a little CPU per frame.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import signal
 import sys
 import time
 import urllib.parse
+import zlib
 from collections.abc import Sequence
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -47,6 +53,31 @@ SECRET_ENV = "LOTSE_MEDIA_SECRET"  # noqa: S105 - the variable's name, not a sec
 # WebSocket close codes in the application range: the client should not retry.
 CLOSE_UNAUTHORISED = 4401
 CLOSE_NOT_FOUND = 4404
+
+
+class FrameTrace:
+    """Record every forwarded video frame (installed as :data:`lotse.media.tap.frame_sent`)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str | None, str, int, float, float]] = []
+        self._checksums: dict[int, tuple[bytes, int]] = {}
+
+    def __call__(self, sender: Any, packet: Any, now: float) -> None:
+        track = sender.track
+        source = getattr(track, "source", None)
+        if source is None or track.kind != "video":
+            return
+        data = bytes(packet)  # a forwarded frame's own bytes object, shared by its subscribers
+        cached = self._checksums.get(id(data))
+        if cached is None or cached[0] is not data:
+            if len(self._checksums) > 4096:
+                self._checksums.clear()
+            cached = self._checksums[id(data)] = (data, zlib.crc32(data))
+        self.records.append((track.subscriber, source.participant_id, cached[1], packet.received_at, now))
+
+    def drain(self) -> list[tuple[str | None, str, int, float, float]]:
+        records, self.records = self.records, []
+        return records
 
 
 class MediaServer:
@@ -94,10 +125,19 @@ class MediaServer:
         finally:
             await room.leave(participant_id, LeaveReason.DISCONNECTED)
 
-    def stats(self, monitor: LoopLagMonitor, started: float, cpu_start: float, gc_pauses: GcPauseMonitor | None = None) -> Message:
+    def stats(
+        self,
+        monitor: LoopLagMonitor,
+        started: float,
+        cpu_start: float,
+        gc_pauses: GcPauseMonitor | None = None,
+        trace: FrameTrace | None = None,
+    ) -> Message:
         lag = monitor.summary()
         delay = tap.forwarding_delay
+        extra: Message = {"trace": trace.drain()} if trace is not None else {}
         return {
+            **extra,
             "time": time.monotonic() - started,
             "cpu": process_cpu_seconds() - cpu_start,
             "loop_lag_ms": {"p50": lag.p50_ms, "p99": lag.p99_ms, "max": lag.max_ms, "samples": lag.samples},
@@ -118,9 +158,12 @@ async def run(
     stop: asyncio.Event,
     stats_interval: float | None = None,
     ready: asyncio.Future[int] | None = None,
+    trace_frames: bool = False,
 ) -> None:
     """Serve until ``stop`` is set; resolve ``ready`` with the bound port."""
     server = MediaServer(unit, secret)
+    trace = FrameTrace() if trace_frames and stats_interval else None
+    tap.frame_sent = trace
     monitor = LoopLagMonitor()
     monitor.start()
     gc_pauses = GcPauseMonitor()
@@ -140,7 +183,7 @@ async def run(
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), stats_interval)
-                print(json.dumps(server.stats(monitor, started, cpu_start, gc_pauses)), flush=True)  # noqa: T201 - the stats stream is the output
+                print(json.dumps(server.stats(monitor, started, cpu_start, gc_pauses, trace)), flush=True)  # noqa: T201 - the stats stream is the output
                 monitor.reset()  # loop lag, GC pauses and forwarding delay are reported per interval
                 gc_pauses.reset()
                 tap.forwarding_delay.reset()
@@ -149,6 +192,7 @@ async def run(
     await unit.close()
     await monitor.stop()
     gc_pauses.stop()
+    tap.frame_sent = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cap", type=int, default=MAX_CAP, help="participants per room (2-12)")
     parser.add_argument("--codec", default="VP8", choices=["VP8", "H264"])
     parser.add_argument("--stats-interval", type=float, default=None, help="print JSON stats every N seconds")
+    parser.add_argument("--trace-frames", action="store_true", help="with --stats-interval: list every forwarded video frame")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr)
@@ -171,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(args.host, args.port, unit, secret, stop=stop, stats_interval=args.stats_interval)
+        await run(args.host, args.port, unit, secret, stop=stop, stats_interval=args.stats_interval,
+                  trace_frames=args.trace_frames)
 
     asyncio.run(serve_until_signalled())
     return 0

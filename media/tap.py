@@ -34,12 +34,15 @@ API) and marker-bit frame completion.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fractions
 import functools
 import logging
 import socket
+import struct
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -203,6 +206,12 @@ class DelayHistogram:
 # Every forwarding sender of this process records into this one (the standalone
 # server reports and resets it with its statistics).
 forwarding_delay = DelayHistogram()
+
+# Called as ``frame_sent(sender, packet, now)`` once a forwarding sender has
+# handed the last packet of a frame that carries ``received_at`` to the
+# kernel. None (the default) outside measurements: the benchmark sets it to
+# break a hop's latency down per frame (``python -m lotse.media.server --trace-frames``).
+frame_sent: Callable[[Any, Any, float], None] | None = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -592,6 +601,141 @@ def install_forwarding_sender(sender: RTCRtpSender) -> None:
     sender._run_rtp = functools.partial(_run_forwarding_rtp, sender)  # type: ignore[method-assign]
 
 
+# A frame of more packets than this (a 640x480 keyframe is 50-100) is not sent
+# in one go by its sender's task but by the process's send queue, a slice per
+# event-loop iteration; frames up to this size (audio, delta frames) go out
+# at once. So a keyframe forwarded to eleven subscribers (600+ packets,
+# ~10 ms of work) no longer holds up the small frames of everybody else, nor
+# the reading of the sockets, which asyncio does between iterations.
+SMALL_FRAME_PACKETS: Final = 4
+# Work the send queue does per event-loop iteration: at least this much, and
+# as much as the rest of the loop did since the queue's last turn (up to the
+# cap), so large frames get at least half of a busy loop and never fall
+# behind for good.
+SEND_SLICE_SECONDS: Final = 0.0005
+SEND_SLICE_MAX_SECONDS: Final = 0.01
+
+
+class _FrameOut:
+    """The packets of one frame on their way out of one forwarding sender."""
+
+    __slots__ = ("header", "history", "next", "octets", "pair", "payloads", "protect", "sent_bytes", "sequence_number",
+                 "shared", "template", "transport")
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        template: RtpPacket,
+        header: bytes,
+        history: dict[int, RtpPacket],
+        protect: Callable[[bytes], bytes],
+        transport: Any,
+        pair: Any,
+    ) -> None:
+        self.payloads = payloads
+        self.template = template
+        self.header = header
+        self.history = history
+        self.protect = protect
+        self.transport = transport
+        self.pair = pair
+        self.next = 0
+        self.sequence_number = template.sequence_number
+        self.sent_bytes = 0
+        self.octets = 0
+
+    def send(self, until: float) -> bool:
+        """Send packets until done (True) or until ``perf_counter()`` passes ``until``."""
+        payloads = self.payloads
+        template = self.template
+        last = len(payloads) - 1
+        history = self.history
+        protect = self.protect
+        sendto = self.transport.sendto
+        remote = self.pair.remote_addr
+        header = self.header
+        perf_counter = time.perf_counter
+        while self.next <= last:
+            i = self.next
+            payload = payloads[i]
+            sequence_number = self.sequence_number
+            marker = 0x80 if i == last else 0
+            packet = RtpPacket(template.payload_type, marker >> 7, sequence_number, template.timestamp, template.ssrc, payload)
+            packet.extensions = template.extensions  # the same for every packet of the frame
+            history[sequence_number % RTP_HISTORY_SIZE] = packet
+            # RtpPacket.serialize, with the header extensions encoded once per frame.
+            protected = protect(
+                _RTP_FIRST_BYTES.pack(header[0], header[1] | marker, sequence_number) + header[4:] + payload
+            )
+            sendto(protected, remote)
+            self.sent_bytes += len(protected)
+            self.octets += len(payload)
+            self.sequence_number = (sequence_number + 1) & 0xFFFF
+            self.next = i + 1
+            if perf_counter() >= until:
+                break
+        return self.next > last
+
+
+class _SendQueue:
+    """One event loop's large frames, sent oldest first, a slice per loop iteration."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._frames: collections.deque[tuple[_FrameOut, asyncio.Future[None]]] = collections.deque()
+        self._scheduled = False
+        self._scheduled_at_end = False  # the queue's last turn left work and scheduled the next
+        self._last_turn = 0.0
+
+    def put(self, frame: _FrameOut) -> asyncio.Future[None]:
+        done = self._loop.create_future()
+        self._frames.append((frame, done))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._pump)
+        return done
+
+    def _pump(self) -> None:
+        frames = self._frames
+        now = time.perf_counter()
+        others = now - self._last_turn if self._scheduled_at_end else 0.0
+        until = now + min(SEND_SLICE_MAX_SECONDS, max(SEND_SLICE_SECONDS, others))
+        while frames:
+            frame, done = frames[0]
+            if done.done():  # the sender was cancelled
+                frames.popleft()
+                continue
+            try:
+                finished = frame.send(until)
+            except Exception as error:  # handed to the sender that waits for it
+                frames.popleft()
+                done.set_exception(error)
+                continue
+            if finished:
+                frames.popleft()
+                done.set_result(None)
+            if time.perf_counter() >= until:
+                break
+        self._scheduled = self._scheduled_at_end = bool(frames)
+        self._last_turn = time.perf_counter()
+        if frames:
+            self._loop.call_soon(self._pump)
+
+
+_send_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SendQueue] = weakref.WeakKeyDictionary()
+
+
+def _send_queue() -> _SendQueue:
+    loop = asyncio.get_running_loop()
+    queue = _send_queues.get(loop)
+    if queue is None:
+        queue = _send_queues[loop] = _SendQueue(loop)
+    return queue
+
+
+_RTP_FIRST_BYTES: Final = struct.Struct("!BBH")
+
+
 async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
     started: asyncio.Event = sender._RTCRtpSender__rtp_started
     started.set()
@@ -606,6 +750,7 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
     sequence_number = random_sequence_number()
     timestamp_origin = random32()
     octets = packets = 0
+    queue = _send_queue()
     try:
         while True:
             track = sender._RTCRtpSender__track
@@ -622,34 +767,41 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
                 raise ConnectionError("Cannot send encrypted RTP, not connected")
             timestamp = (timestamp_origin + timestamp) & 0xFFFFFFFF
             ntp = _SenderClock.current_ntp_time()
-            abs_send_time = (ntp >> 14) & 0x00FFFFFF
+            template = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp, ssrc=ssrc)
+            template.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
+            template.extensions.mid = mid
             ice = dtls.transport
             pair = ice._connection._nominated.get(1)
             protocol = pair.protocol if pair is not None else None
-            datagrams = protocol.transport if type(protocol) is StunProtocol else None
-            protect = dtls._tx_srtp.protect
-            last = len(payloads) - 1
-            sent_bytes = 0
-            for i, payload in enumerate(payloads):
-                packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp)
-                packet.ssrc = ssrc
-                packet.payload = payload
-                packet.marker = 1 if i == last else 0
-                packet.extensions.abs_send_time = abs_send_time
-                packet.extensions.mid = mid
-                history[sequence_number % RTP_HISTORY_SIZE] = packet
-                protected = protect(packet.serialize(extensions_map))
-                if datagrams is not None:
-                    datagrams.sendto(protected, pair.remote_addr)
+            if type(protocol) is StunProtocol and protocol.transport is not None:
+                frame = _FrameOut(payloads, template, template.serialize(extensions_map), history,
+                                  dtls._tx_srtp.protect, protocol.transport, pair)
+                if len(payloads) <= SMALL_FRAME_PACKETS:
+                    frame.send(float("inf"))
                 else:
-                    await ice._send(protected)  # no nominated pair yet, or a TURN relay: aiortc's path
-                sent_bytes += len(protected)
-                octets += len(payload)
-                packets += 1
-                sequence_number = (sequence_number + 1) & 0xFFFF
+                    await queue.put(frame)
+                sent_bytes = frame.sent_bytes
+                octets += frame.octets
+            else:
+                # No nominated pair yet, or a TURN relay: aiortc's own path, packet by packet.
+                sent_bytes = 0
+                last = len(payloads) - 1
+                for i, payload in enumerate(payloads):
+                    packet = RtpPacket(payload_type, 1 if i == last else 0, (sequence_number + i) & 0xFFFF, timestamp, ssrc, payload)
+                    packet.extensions = template.extensions
+                    history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
+                    protected = dtls._tx_srtp.protect(packet.serialize(extensions_map))
+                    await ice._send(protected)
+                    sent_bytes += len(protected)
+                    octets += len(payload)
+            packets += len(payloads)
+            sequence_number = (sequence_number + len(payloads)) & 0xFFFF
             received_at = getattr(data, "received_at", 0.0)
             if received_at:
-                forwarding_delay.add(time.monotonic() - received_at)
+                now = time.monotonic()
+                forwarding_delay.add(now - received_at)
+                if frame_sent is not None:
+                    frame_sent(sender, data, now)
             setattr(sender, "_RTCRtpSender__ntp_timestamp", ntp)  # noqa: B010 - for RTCP sender reports
             setattr(sender, "_RTCRtpSender__rtp_timestamp", timestamp)  # noqa: B010
             setattr(sender, "_RTCRtpSender__octet_count", octets)  # noqa: B010

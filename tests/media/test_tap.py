@@ -266,3 +266,55 @@ def test_the_forwarding_delay_histogram() -> None:
     assert delays.percentile_ms(1.0) == 250.25  # beyond 250 ms: the overflow bucket
     delays.reset()
     assert delays.total == 0
+
+
+class _Wire:
+    """A datagram transport that keeps what is sent, for the send queue's tests."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendto(self, data: bytes, addr: object) -> None:
+        self.sent.append(data)
+
+
+class _Pair:
+    remote_addr = ("127.0.0.1", 9)
+
+
+def _frame_out(wire: _Wire, payloads: list[bytes], first: int, history: dict[int, RtpPacket]) -> tap._FrameOut:
+    template = RtpPacket(payload_type=96, sequence_number=first, timestamp=4242, ssrc=77)
+    template.extensions.mid = "3"
+    return tap._FrameOut(payloads, template, template.serialize(), history, bytes, wire, _Pair())
+
+
+async def test_a_frame_goes_out_as_aiortc_would_serialise_it() -> None:
+    wire, history = _Wire(), {}
+    frame = _frame_out(wire, [b"a", b"bb", b"ccc"], 0xFFFE, history)
+    assert frame.send(float("inf"))
+    expected = []
+    for i, payload in enumerate([b"a", b"bb", b"ccc"]):
+        packet = RtpPacket(payload_type=96, marker=int(i == 2), sequence_number=(0xFFFE + i) & 0xFFFF, timestamp=4242, ssrc=77,
+                           payload=payload)
+        packet.extensions.mid = "3"
+        expected.append(packet.serialize())
+    assert wire.sent == expected
+    # Kept for retransmission, as aiortc's sender keeps them.
+    assert [history[s % 128].serialize() for s in (0xFFFE, 0xFFFF, 0)] == expected
+    assert (frame.octets, frame.sent_bytes) == (6, sum(map(len, expected)))
+
+
+async def test_large_frames_go_out_oldest_first_in_slices_and_small_frames_pass_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tap, "SEND_SLICE_SECONDS", 0.0)  # one packet per turn of the send queue
+    monkeypatch.setattr(tap, "SEND_SLICE_MAX_SECONDS", 0.0)
+    wire = _Wire()
+    queue_ = tap._send_queue()
+    first = queue_.put(_frame_out(wire, [b"K1-%d" % i for i in range(20)], 100, {}))
+    second = queue_.put(_frame_out(wire, [b"K2-%d" % i for i in range(20)], 500, {}))
+    await asyncio.sleep(0)  # the queue's first turn
+    assert len(wire.sent) == 1
+    # A small frame is sent by its own sender at once, not behind the large ones.
+    assert _frame_out(wire, [b"delta"], 900, {}).send(float("inf"))
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    payloads = [RtpPacket.parse(data).payload for data in wire.sent]
+    assert payloads == [b"K1-0", b"delta"] + [b"K1-%d" % i for i in range(1, 20)] + [b"K2-%d" % i for i in range(20)]
