@@ -85,6 +85,9 @@ MAX_FIELD_LENGTH = 10_000
 CANCELLED = "cancelled"
 INVALID_ARGUMENTS = "invalid_arguments"
 
+#: The layout of ``SessionState.to_dict`` data (its ``format`` key; data without it is format 1).
+STATE_FORMAT = 2
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -299,6 +302,9 @@ class Event(NamedTuple):
     data: Mapping[str, Any] = {}
 
 
+_new_tuple = tuple.__new__
+_new_object = object.__new__
+_new_frame = partial(tuple.__new__, Frame)
 _make_history_entry = row_maker(HistoryEntry)
 _make_execution = row_maker(Execution)
 _make_visit = row_maker(Visit)
@@ -323,21 +329,29 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 class _Entries(Generic[_E]):
     """A field of :class:`SessionState` holding entries that are built from their JSON rows only when read.
 
-    ``records``, ``executions`` and ``transcript`` are restored from JSON on
-    every step, but the runner only appends to the transcript and reads
-    records and executions by position; it works on the rows as stored
-    (:func:`_rows`), and the named tuples are built the first time someone
-    reads the field (the platform showing a transcript, a test comparing
-    states). Any sequence of full rows may be set: JSON lists, entries, or
-    both mixed.
+    ``visits``, ``records``, ``executions`` and ``transcript`` are restored
+    from JSON on every step, but the runner reads them by position and
+    appends to them; it works on the rows as stored (:func:`_rows`), and the
+    named tuples are built the first time someone reads the field (the
+    platform showing a transcript, a test comparing states). The rows stay
+    as they were set (so that ``to_dict`` writes them unchanged); the entries
+    are kept beside them. Any sequence of full rows may be set: JSON lists,
+    tuples, entries, or these mixed; a tuple of entries is used as it is.
     """
 
-    def __init__(self, make: Callable[[Iterable[Sequence[Any]]], tuple[_E, ...]]) -> None:
+    def __init__(
+        self,
+        make: Callable[[Iterable[Sequence[Any]]], tuple[_E, ...]],
+        expand: Callable[[object, Sequence[Sequence[Any]]], Sequence[Sequence[Any]]] | None = None,
+    ) -> None:
         self._make = make
+        self._expand = expand
         self._name = ""
+        self._built = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = f"_{name}_rows"
+        self._built = f"_{name}_entries"
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> tuple[_E, ...]: ...
@@ -347,13 +361,44 @@ class _Entries(Generic[_E]):
     def __get__(self, obj: object | None, owner: type | None = None) -> tuple[_E, ...]:
         if obj is None:
             return ()  # the dataclass's default
-        stored = obj.__dict__[self._name]
-        if type(stored) is not tuple:
-            stored = obj.__dict__[self._name] = self._make(stored)
-        return stored  # type: ignore[no-any-return]
+        found = obj.__dict__
+        built = found.get(self._built)
+        if built is None:
+            stored = found[self._name]
+            if type(stored) is not tuple:
+                stored = self._make(self._expand(obj, stored) if self._expand else stored)
+            built = found[self._built] = stored
+        return built  # type: ignore[no-any-return]
 
     def __set__(self, obj: object, value: Sequence[Any]) -> None:
         obj.__dict__[self._name] = value
+        obj.__dict__.pop(self._built, None)
+
+
+def _expand_actions(state: object, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    """Return transcript rows with the data of each ``action`` event rebuilt from its execution.
+
+    The data of an action event (action, key, error, result, attempts) is
+    the execution's own, so the state stores it once, in ``executions``, and
+    the event holds the execution's index instead (format 2). An event with
+    its data written out, as stored before, is read as it is.
+    """
+    if not any(type(row[4]) is int for row in rows):
+        return rows
+    executions = state.__dict__["_executions_rows"]
+    expanded: list[Sequence[Any]] = []
+    for row in rows:
+        data = row[4]
+        if type(data) is int and row[1] == "action":
+            row = (*row[:4], _action_data(executions[data]) if 0 <= data < len(executions) else {})
+        expanded.append(row)
+    return expanded
+
+
+def _action_data(execution: Sequence[Any]) -> dict[str, Any]:
+    """Return the data of the ``action`` event of an execution (a row or an :class:`Execution`)."""
+    _visit, _frame, _flow, _step, action, key, _at, error, value, attempts = execution
+    return {"action": action, "key": key, "error": error, "result": value, "attempts": attempts}
 
 
 def _as_lists(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -390,7 +435,7 @@ class SessionState:
     visits: _Entries[Visit] = _Entries(_make_visits)
     records: _Entries[Record] = _Entries(_make_records)
     executions: _Entries[Execution] = _Entries(_make_executions)
-    transcript: _Entries[Event] = _Entries(_make_events)
+    transcript: _Entries[Event] = _Entries(_make_events, _expand_actions)
     outcome: Outcome | None = None
 
     @property
@@ -407,7 +452,9 @@ class SessionState:
         return self._data(_as_lists)
 
     def _data(self, rows: Callable[[Sequence[Sequence[Any]]], Sequence[Sequence[Any]]]) -> dict[str, Any]:
+        stored = self.__dict__
         return {
+            "format": STATE_FORMAT,
             "session_id": self.session_id,
             "flow_id": self.flow_id,
             "version": self.version,
@@ -416,18 +463,29 @@ class SessionState:
             "user": self.user,
             "org": self.org,
             "frames": rows(self.frames),
-            "visits": rows(_rows(self, "visits")),
-            "records": rows(_rows(self, "records")),
-            "executions": rows(_rows(self, "executions")),
-            "transcript": rows(_rows(self, "transcript")),
+            "visits": rows(stored["_visits_rows"]),
+            "records": rows(stored["_records_rows"]),
+            "executions": rows(stored["_executions_rows"]),
+            "transcript": rows(stored["_transcript_rows"]),
             "outcome": self.outcome.value if self.outcome else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SessionState:
-        """Rebuild the state from :meth:`to_dict` data."""
+        """Rebuild the state from :meth:`to_dict` data (of this format or of format 1, stored before it)."""
         outcome = data.get("outcome")
-        return cls(
+        stored_format = data.get("format", 1)
+        if stored_format == STATE_FORMAT:
+            # Written by to_dict: every row is full, so the rows are kept as they are (see _Entries).
+            return _new_state(
+                data["session_id"], data["flow_id"], data["version"], data["content_hash"], data["locale"],
+                data["user"], data["org"], tuple(map(_new_frame, data["frames"])),
+                data["visits"], data["records"], data["executions"], data["transcript"],
+                Outcome(outcome) if outcome else None,
+            )  # fmt: skip
+        if stored_format != 1:
+            raise ValueError(f"unknown session state format {stored_format!r}")
+        return _new_state(
             data["session_id"], data["flow_id"], data["version"], data["content_hash"], data["locale"],
             data["user"], data["org"],
             _make_frames(data["frames"]),
@@ -450,6 +508,23 @@ class SessionState:
     def from_json(cls, text: str | bytes) -> SessionState:
         """Rebuild the state from JSON text of :meth:`to_dict` data (as :meth:`to_json` writes it)."""
         return cls.from_dict(jsontext.loads(text))
+
+
+def _new_state(
+    session_id: str, flow_id: str, version: int, content_hash: str, locale: str,
+    user: Mapping[str, Any], org: Mapping[str, Any], frames: tuple[Frame, ...],
+    visits: Sequence[Sequence[Any]], records: Sequence[Sequence[Any]], executions: Sequence[Sequence[Any]],
+    transcript: Sequence[Sequence[Any]], outcome: Outcome | None,
+) -> SessionState:
+    """Return a :class:`SessionState` without its frozen ``__init__`` (one ``setattr`` call per field)."""
+    state = _new_object(SessionState)
+    state.__dict__.update({
+        "session_id": session_id, "flow_id": flow_id, "version": version, "content_hash": content_hash,
+        "locale": locale, "user": user, "org": org, "frames": frames,
+        "_visits_rows": visits, "_records_rows": records, "_executions_rows": executions,
+        "_transcript_rows": transcript, "outcome": outcome,
+    })
+    return state  # fmt: skip
 
 
 class InputsError(ValueError):
@@ -500,7 +575,7 @@ class _Work:
 
     def freeze(self) -> SessionState:
         s = self.state
-        return SessionState(
+        return _new_state(
             s.session_id, s.flow_id, s.version, s.content_hash, s.locale, s.user, s.org,
             tuple(self.frames), self.visits, self.records, self.executions, self.transcript, self.outcome,
         )  # fmt: skip
@@ -699,7 +774,7 @@ class Runner:
         return context
 
     def _note_problem(self, work: _Work, flow: Flow, step: str, message: str) -> None:
-        work.transcript.append(Event(self._now_text(work), "problem", flow.id, step, {"message": message}))
+        work.transcript.append((self._now_text(work), "problem", flow.id, step, {"message": message}))
 
     def _now_text(self, work: _Work) -> str:
         return work.here.at if work.visits else ""
@@ -720,13 +795,15 @@ class Runner:
         raise _Stuck(f"no case of step '{step_id}' applies")
 
     def _go(self, work: _Work, transition: Transition, now: str, *, auto: bool = False) -> None:
-        here = work.here
-        work.visits[-1] = Visit(here.frame, here.step, here.at, here.auto or auto, here.manual, transition.key)
-        work.visits.append(Visit(here.frame, transition.target, now))
+        frame, step, at, was_auto, manual, _via = work.here
+        visits = work.visits
+        # The visit left becomes a plain row (read by position from now on); the new one is the current Visit.
+        visits[-1] = (frame, step, at, was_auto or auto, manual, transition.key)
+        visits.append(_new_tuple(Visit, (frame, transition.target, now, False, False, None)))
 
     def _record(self, work: _Work, kind: str, value: Any, *, auto: bool = False, error: str | None = None) -> None:
         here = work.here
-        work.records.append(Record(len(work.visits) - 1, here.frame, here.step, kind, value, auto, error))
+        work.records.append((len(work.visits) - 1, here.frame, here.step, kind, value, auto, error))
 
     async def _apply(self, work: _Work, flows: Mapping[int, Flow], user_input: UserInput, ports: Ports) -> bool:
         flow, step = self._step(work, flows)
@@ -748,7 +825,7 @@ class Runner:
                     work.problems.append(Problem(ProblemCode.INVALID_INPUT, f"'{option_id}' is not an option here"))
                     return False
                 self._record(work, "answer", option.id)
-                work.transcript.append(Event(now, "answered", flow.id, step.id, {"option": option.id}))
+                work.transcript.append((now, "answered", flow.id, step.id, {"option": option.id}))
                 self._go(work, self._choose(work, flow, step.id, option.next, context), now)
                 return True
             case FormStep(), Submit(values=values):
@@ -761,7 +838,7 @@ class Runner:
                     )
                     return False
                 self._record(work, "answer", cleaned)
-                work.transcript.append(Event(now, "answered", flow.id, step.id, {"values": cleaned}))
+                work.transcript.append((now, "answered", flow.id, step.id, {"values": cleaned}))
                 if self._needed_facts(flow, step):
                     # Facts are fresh at each step: their arguments may use the answer just given.
                     context = await self._context(work, flows, ports)
@@ -781,14 +858,14 @@ class Runner:
                     work.problems.append(Problem(ProblemCode.INVALID_INPUT, message))
                     return False
                 self._record(work, "answer", ids)
-                work.transcript.append(Event(now, "answered", flow.id, step.id, {"ticked": ids}))
+                work.transcript.append((now, "answered", flow.id, step.id, {"ticked": ids}))
                 self._go(work, self._choose(work, flow, step.id, step.next, context), now)
                 return True
             case ActionStep(), Confirm():
                 await self._execute(work, flow, step, context, ports)
                 return True
             case ActionStep(), Cancel():
-                work.transcript.append(Event(now, "cancelled", flow.id, step.id, {"action": step.action}))
+                work.transcript.append((now, "cancelled", flow.id, step.id, {"action": step.action}))
                 self._record(work, "result", None, error=CANCELLED)
                 self._route_error(work, flow, step, CANCELLED, now)
                 return True
@@ -828,7 +905,7 @@ class Runner:
         here = work.here
         runs = sum(1 for e in work.executions if e[1] == here.frame and e[3] == step.id)  # frame, step
         key = f"{work.state.session_id}:{here.frame}:{step.id}:{runs}"
-        now = ports.clock.now().isoformat()
+        started = ports.clock.now()  # formatted only where it is written (a retry, or arguments that failed)
         try:
             args = self.evaluator.value(dict(step.args), context)
             result = None
@@ -845,17 +922,19 @@ class Runner:
                 if result.ok or not result.transient or attempts >= limit:
                     break
                 work.transcript.append(
-                    Event(now, "retry", flow.id, step.id, {"action": step.action, "error": result.error, "attempt": attempts})
-                )
+                    Event(started.isoformat(), "retry", flow.id, step.id,
+                          {"action": step.action, "error": result.error, "attempt": attempts})
+                )  # fmt: skip
                 await ports.clock.sleep(backoff * (2 ** (attempts - 1)))
             now = ports.clock.now().isoformat()
-        work.executions.append(
-            Execution(len(work.visits) - 1, here.frame, flow.id, step.id, step.action, key, now, result.error, result.value, attempts)
+        else:
+            now = started.isoformat()
+        executions = work.executions
+        executions.append(
+            (len(work.visits) - 1, here.frame, flow.id, step.id, step.action, key, now, result.error, result.value, attempts)
         )
-        work.transcript.append(
-            Event(now, "action", flow.id, step.id,
-                  {"action": step.action, "key": key, "error": result.error, "result": result.value, "attempts": attempts})
-        )  # fmt: skip
+        # The event's data is the execution's: stored once, as its index (see _Transcript).
+        work.transcript.append((now, "action", flow.id, step.id, len(executions) - 1))
         if result.ok:
             self._record(work, "result", result.value)
             context = {**context, "results": {**context["results"], step.id: result.value}}
@@ -918,20 +997,25 @@ class Runner:
         for _ in range(MAX_AUTOMATIC_STEPS):
             flow, step = self._step(work, flows)
             here = work.here
-            now = ports.clock.now().isoformat()
+            # The time is read only for the steps passed here (not for the step that waits).
             match step:
                 case BranchStep():
+                    now = ports.clock.now().isoformat()
                     context = await self._context(work, flows, ports)
                     self._go(work, self._choose(work, flow, step.id, step.next, context), now, auto=True)
                 case SubflowStep():
+                    now = ports.clock.now().isoformat()
                     await self._enter_subflow(work, flows, flow, step, ports, now)
                 case EndStep() if here.frame != 0:
+                    now = ports.clock.now().isoformat()
                     self._leave_subflow(work, flows, flow, step, now)
                 case EndStep():
+                    now = ports.clock.now().isoformat()
                     work.outcome = step.outcome
-                    work.transcript.append(Event(now, "ended", flow.id, step.id, {"outcome": step.outcome.value}))
+                    work.transcript.append((now, "ended", flow.id, step.id, {"outcome": step.outcome.value}))
                     return
                 case QuestionStep(answer=answer) if answer and not here.manual:
+                    now = ports.clock.now().isoformat()
                     context = await self._context(work, flows, ports)
                     chosen = self._auto_answer(work, flow, step, answer, context)
                     if chosen is None:
@@ -939,15 +1023,16 @@ class Runner:
                     option = step.option(chosen)
                     assert option is not None
                     self._record(work, "answer", chosen, auto=True)
-                    work.transcript.append(Event(now, "answered_from_data", flow.id, step.id, {"option": chosen}))
+                    work.transcript.append((now, "answered_from_data", flow.id, step.id, {"option": chosen}))
                     self._go(work, self._choose(work, flow, step.id, option.next, context), now, auto=True)
                 case ChecklistStep() if not here.manual and all(item.check for item in step.items):
+                    now = ports.clock.now().isoformat()
                     context = await self._context(work, flows, ports)
                     if len(self._auto_ticked(work, flow, step, context)) != len(step.items):
                         return
                     ids = [item.id for item in step.items]
                     self._record(work, "answer", ids, auto=True)
-                    work.transcript.append(Event(now, "answered_from_data", flow.id, step.id, {"ticked": ids}))
+                    work.transcript.append((now, "answered_from_data", flow.id, step.id, {"ticked": ids}))
                     self._go(work, self._choose(work, flow, step.id, step.next, context), now, auto=True)
                 case _:
                     return
@@ -985,7 +1070,7 @@ class Runner:
         here = work.here
         work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, "enter")
         work.visits.append(Visit(index, sub.start, now))
-        work.transcript.append(Event(now, "subflow_started", flow.id, step.id, {"flow": sub.id, "version": sub.version}))
+        work.transcript.append((now, "subflow_started", flow.id, step.id, {"flow": sub.id, "version": sub.version}))
 
     def _leave_subflow(self, work: _Work, flows: Mapping[int, Flow], sub: Flow, end: EndStep, now: str) -> None:
         frame = work.frames[work.here.frame]
@@ -996,8 +1081,8 @@ class Runner:
             raise _Stuck(f"the sub-flow '{sub.id}' was not called from a sub-flow step")
         here = work.here
         work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, f"outcome:{end.outcome}")
-        work.records.append(Record(len(work.visits) - 1, parent_index, call.id, "answer", end.outcome.value, True))
-        work.transcript.append(Event(now, "subflow_ended", sub.id, end.id, {"outcome": end.outcome.value}))
+        work.records.append((len(work.visits) - 1, parent_index, call.id, "answer", end.outcome.value, True, None))
+        work.transcript.append((now, "subflow_ended", sub.id, end.id, {"outcome": end.outcome.value}))
         transition = call.outcome_target(end.outcome.value)
         if transition is None:
             raise _Stuck(f"step '{call.id}' maps no step for the outcome '{end.outcome}' and no default")

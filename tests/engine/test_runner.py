@@ -104,6 +104,24 @@ async def test_going_back_over_an_action_says_so_and_asks_again(ports: Ports, ex
     assert executor.runs[1][2] == "s:0:reactivate:1"
 
 
+async def test_an_action_is_stored_once_and_shown_in_the_transcript_with_its_data(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    state, _ = await runner.advance(flow, roundtrip(state), Confirm("reactivate"), ports)
+    stored = json.loads(json.dumps(state.to_dict()))
+    assert stored["format"] == 2
+    [event] = [e for e in stored["transcript"] if e[1] == "action"]
+    assert event[4] == 0  # the index of its execution, not the execution's data again
+    restored = SessionState.from_dict(stored)
+    [action] = [e for e in restored.transcript if e.kind == "action"]
+    execution = restored.executions[0]
+    assert action.data == {"action": execution.action, "key": "s:0:reactivate:0", "error": None,
+                           "result": execution.value, "attempts": 1}  # fmt: skip
+    assert restored == state
+    assert restored.to_dict() == stored
+
+
 async def test_errors_map_by_code_then_default_and_cancel(catalogue: FileCatalogue, clock: FakeClock) -> None:
     flow = load("therapist-can-log-in")
     for code, outcome in [("not_permitted", Outcome.ESCALATED), ("not_found", Outcome.ESCALATED)]:

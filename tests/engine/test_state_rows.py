@@ -83,16 +83,16 @@ def test_stored_state_still_loads() -> None:
         2, 1, "reset", "go", "account.reset", "42:1:go:0", "2026-03-05T10:42:02+00:00", "x", None, 2
     )
     assert state.transcript[1].data == {"option": "yes"}
-    assert state.to_dict() == STORED
+    assert state.to_dict() == {"format": 2, **STORED}  # written again in the current format, rows unchanged
     assert SessionState.from_json(state.to_json()) == state
 
 
 def test_json_text_is_the_same_with_or_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     state = SessionState.from_dict(STORED)
     text = state.to_json()
-    assert json.loads(text) == STORED
+    assert json.loads(text) == {"format": 2, **STORED}
     monkeypatch.setattr(jsontext, "FAST", False)
-    assert json.loads(state.to_json()) == STORED
+    assert json.loads(state.to_json()) == {"format": 2, **STORED}
     assert SessionState.from_json(text) == state
     assert SessionState.from_json(text.encode()) == state
 
@@ -107,7 +107,7 @@ def test_entries_built_lazily_from_rows_equal_the_classes_own() -> None:
     assert [type(e) for e in state.transcript] == [Event, Event]
     assert state.records == (Record(0, 0, "ask", "answer", "yes"), Record(2, 1, "go", "result", None, False, "cancelled"))
     assert again == state  # equality reads (and builds) every field
-    assert again.to_dict() == STORED
+    assert again.to_dict() == {"format": 2, **STORED}
 
 
 def test_short_stored_rows_get_their_defaults() -> None:
@@ -134,3 +134,52 @@ def test_json_text_of_entries_and_rows_mixed_is_to_dict(monkeypatch: pytest.Monk
     monkeypatch.setattr(jsontext, "FAST", False)
     assert json.loads(mixed.to_json()) == expected
     assert SessionState.from_json(mixed.to_json()) == mixed
+
+
+# Format 2, as to_dict writes it now: an action event holds the index of its execution instead of
+# repeating the execution's data; written out literally for the same reason as STORED.
+STORED_V2 = {
+    "format": 2,
+    "session_id": "42", "flow_id": "login-help", "version": 3, "content_hash": "abc", "locale": "en",
+    "user": {"id": 7}, "org": {"id": 1},
+    "frames": [["login-help", 3, "abc", {"email": "a@b.org"}, None, None]],
+    "visits": [
+        [0, "go", "2026-03-05T10:42:00+00:00", False, False, "next:next"],
+        [0, "done", "2026-03-05T10:42:01+00:00", False, False, None],
+    ],
+    "records": [[0, 0, "go", "result", {"sent": True}, False, None]],
+    "executions": [[0, 0, "login-help", "go", "account.reset", "42:0:go:0", "2026-03-05T10:42:01+00:00", None,
+                    {"sent": True}, 1]],
+    "transcript": [
+        ["2026-03-05T10:42:00+00:00", "started", "login-help", "go", {"version": 3}],
+        ["2026-03-05T10:42:01+00:00", "action", "login-help", "go", 0],
+        ["2026-03-05T10:42:01+00:00", "ended", "login-help", "done", {"outcome": "resolved"}],
+    ],
+    "outcome": "resolved",
+}  # fmt: skip
+
+ACTION_DATA = {"action": "account.reset", "key": "42:0:go:0", "error": None, "result": {"sent": True}, "attempts": 1}
+
+
+def test_format_2_action_events_read_their_execution_and_stay_compact() -> None:
+    state = SessionState.from_json(json.dumps(STORED_V2))
+    assert state.transcript[1] == Event("2026-03-05T10:42:01+00:00", "action", "login-help", "go", ACTION_DATA)
+    assert state.transcript[2].data == {"outcome": "resolved"}
+    assert state.executions[0].value == {"sent": True}
+    assert state.to_dict() == STORED_V2  # reading the transcript does not change what is stored
+    assert json.loads(state.to_json()) == STORED_V2
+
+
+def test_format_1_action_events_with_their_data_still_load() -> None:
+    old = json.loads(json.dumps(STORED_V2))
+    del old["format"]
+    old["transcript"][1][4] = ACTION_DATA
+    state = SessionState.from_dict(old)
+    assert state.transcript[1].data == ACTION_DATA
+    assert state == SessionState.from_dict(STORED_V2)
+    assert state.to_dict() == {**old, "format": 2}  # rows kept as stored: the data stays written out
+
+
+def test_an_unknown_state_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="format"):
+        SessionState.from_dict({**STORED_V2, "format": 99})
