@@ -591,9 +591,11 @@ def install_forwarding_sender(sender: RTCRtpSender) -> None:
     does, per frame where aiortc does it per packet: one abs-send-time for
     all packets of a frame, one check of the DTLS state and of the nominated
     candidate pair, SRTP-protects each packet and hands it to the pair's
-    datagram transport directly. Packets still go into the sender's history,
-    so NACKs are answered by aiortc's own retransmission, and its counters
-    for RTCP sender reports are kept.
+    datagram transport directly. Packets still go into the sender's history
+    (as plain tuples, :class:`_PacketHistory`), so NACKs are answered by
+    aiortc's own retransmission, and its counters for RTCP sender reports
+    are kept. Frames of more than :data:`SMALL_FRAME_PACKETS` packets are
+    sent by the process's send queue in slices (:class:`_SendQueue`).
     """
     missing = [name for name in _SENDER_PRIVATE if not hasattr(sender, name)]
     if missing:
@@ -616,6 +618,33 @@ SEND_SLICE_SECONDS: Final = 0.0005
 SEND_SLICE_MAX_SECONDS: Final = 0.01
 
 
+class _PacketHistory(dict[int, tuple[int, int, int, bytes]]):
+    """A forwarding sender's recently sent packets, to answer NACKs, kept as plain tuples.
+
+    aiortc keeps one ``RtpPacket`` per sent packet (the last 128 of each
+    sender): in a 12-person room some 34,000 objects that all live long
+    enough to reach the collector's oldest generation and are walked by every
+    collection on the way. A tuple of ints and bytes is untracked by the
+    collector once it has survived one. aiortc reads the history only through
+    ``get()`` (in ``_retransmit``), which builds the ``RtpPacket`` on demand.
+    """
+
+    def __init__(self, payload_type: int, ssrc: int, mid: str | None) -> None:
+        super().__init__()
+        self.payload_type = payload_type
+        self.ssrc = ssrc
+        self.mid = mid
+
+    def get(self, key: int, default: Any = None) -> Any:
+        entry = super().get(key)
+        if entry is None:
+            return default
+        sequence_number, marker, timestamp, payload = entry
+        packet = RtpPacket(self.payload_type, marker, sequence_number, timestamp, self.ssrc, payload)
+        packet.extensions.mid = self.mid
+        return packet
+
+
 class _FrameOut:
     """The packets of one frame on their way out of one forwarding sender."""
 
@@ -627,7 +656,7 @@ class _FrameOut:
         payloads: list[bytes],
         template: RtpPacket,
         header: bytes,
-        history: dict[int, RtpPacket],
+        history: dict[int, tuple[int, int, int, bytes]],
         protect: Callable[[bytes], bytes],
         transport: Any,
         pair: Any,
@@ -647,7 +676,7 @@ class _FrameOut:
     def send(self, until: float) -> bool:
         """Send packets until done (True) or until ``perf_counter()`` passes ``until``."""
         payloads = self.payloads
-        template = self.template
+        timestamp = self.template.timestamp
         last = len(payloads) - 1
         history = self.history
         protect = self.protect
@@ -660,9 +689,7 @@ class _FrameOut:
             payload = payloads[i]
             sequence_number = self.sequence_number
             marker = 0x80 if i == last else 0
-            packet = RtpPacket(template.payload_type, marker >> 7, sequence_number, template.timestamp, template.ssrc, payload)
-            packet.extensions = template.extensions  # the same for every packet of the frame
-            history[sequence_number % RTP_HISTORY_SIZE] = packet
+            history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, marker >> 7, timestamp, payload)
             # RtpPacket.serialize, with the header extensions encoded once per frame.
             protected = protect(
                 _RTP_FIRST_BYTES.pack(header[0], header[1] | marker, sequence_number) + header[4:] + payload
@@ -739,12 +766,13 @@ _RTP_FIRST_BYTES: Final = struct.Struct("!BBH")
 async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
     started: asyncio.Event = sender._RTCRtpSender__rtp_started
     started.set()
-    history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history
     extensions_map = sender._RTCRtpSender__rtp_header_extensions_map
     mid = sender._RTCRtpSender__mid
     dtls = sender.transport
     payload_type: int = codec.payloadType
     ssrc = sender._ssrc
+    history = _PacketHistory(payload_type, ssrc, mid)
+    setattr(sender, "_RTCRtpSender__rtp_history", history)  # noqa: B010 - read by aiortc's _retransmit
     encoder = get_encoder(codec)
     setattr(sender, "_RTCRtpSender__encoder", encoder)  # noqa: B010 - aiortc's own slot for it
     sequence_number = random_sequence_number()
@@ -789,7 +817,7 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
                 for i, payload in enumerate(payloads):
                     packet = RtpPacket(payload_type, 1 if i == last else 0, (sequence_number + i) & 0xFFFF, timestamp, ssrc, payload)
                     packet.extensions = template.extensions
-                    history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
+                    history[packet.sequence_number % RTP_HISTORY_SIZE] = (packet.sequence_number, packet.marker, timestamp, payload)
                     protected = dtls._tx_srtp.protect(packet.serialize(extensions_map))
                     await ice._send(protected)
                     sent_bytes += len(protected)

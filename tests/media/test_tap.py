@@ -247,8 +247,10 @@ async def test_the_forwarding_send_loop_replaces_aiortcs_and_finds_what_it_keeps
         # aiortc's loop still has the shape this one copies (one RtpPacket per payload, history, NTP clock).
         source = inspect.getsource(RTCRtpSender._run_rtp)
         for needed in ("self.__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE]", "self.__encoder.pack",
+                       "packet = self.__rtp_history.get(sequence_number % RTP_HISTORY_SIZE)",
                        "clock.current_ntp_time()", "self.__octet_count", "self.__rtp_exited.set()"):
-            assert needed in source or needed in inspect.getsource(RTCRtpSender._next_encoded_frame), needed
+            assert needed in source or needed in inspect.getsource(RTCRtpSender._next_encoded_frame) \
+                or needed in inspect.getsource(RTCRtpSender._retransmit), needed
         transport = sender.transport
         assert hasattr(transport, "_RTCDtlsTransport__tx_bytes")
         assert hasattr(transport, "_tx_srtp")
@@ -282,14 +284,14 @@ class _Pair:
     remote_addr = ("127.0.0.1", 9)
 
 
-def _frame_out(wire: _Wire, payloads: list[bytes], first: int, history: dict[int, RtpPacket]) -> tap._FrameOut:
+def _frame_out(wire: _Wire, payloads: list[bytes], first: int, history: tap._PacketHistory) -> tap._FrameOut:
     template = RtpPacket(payload_type=96, sequence_number=first, timestamp=4242, ssrc=77)
     template.extensions.mid = "3"
     return tap._FrameOut(payloads, template, template.serialize(), history, bytes, wire, _Pair())
 
 
 async def test_a_frame_goes_out_as_aiortc_would_serialise_it() -> None:
-    wire, history = _Wire(), {}
+    wire, history = _Wire(), tap._PacketHistory(96, 77, "3")
     frame = _frame_out(wire, [b"a", b"bb", b"ccc"], 0xFFFE, history)
     assert frame.send(float("inf"))
     expected = []
@@ -299,8 +301,9 @@ async def test_a_frame_goes_out_as_aiortc_would_serialise_it() -> None:
         packet.extensions.mid = "3"
         expected.append(packet.serialize())
     assert wire.sent == expected
-    # Kept for retransmission, as aiortc's sender keeps them.
-    assert [history[s % 128].serialize() for s in (0xFFFE, 0xFFFF, 0)] == expected
+    # Kept for retransmission: aiortc's _retransmit gets them as RtpPackets.
+    assert [history.get(s % 128).serialize() for s in (0xFFFE, 0xFFFF, 0)] == expected
+    assert history.get(5) is None
     assert (frame.octets, frame.sent_bytes) == (6, sum(map(len, expected)))
 
 
@@ -309,12 +312,12 @@ async def test_large_frames_go_out_oldest_first_in_slices_and_small_frames_pass_
     monkeypatch.setattr(tap, "SEND_SLICE_MAX_SECONDS", 0.0)
     wire = _Wire()
     queue_ = tap._send_queue()
-    first = queue_.put(_frame_out(wire, [b"K1-%d" % i for i in range(20)], 100, {}))
-    second = queue_.put(_frame_out(wire, [b"K2-%d" % i for i in range(20)], 500, {}))
+    first = queue_.put(_frame_out(wire, [b"K1-%d" % i for i in range(20)], 100, tap._PacketHistory(96, 77, "3")))
+    second = queue_.put(_frame_out(wire, [b"K2-%d" % i for i in range(20)], 500, tap._PacketHistory(96, 77, "3")))
     await asyncio.sleep(0)  # the queue's first turn
     assert len(wire.sent) == 1
     # A small frame is sent by its own sender at once, not behind the large ones.
-    assert _frame_out(wire, [b"delta"], 900, {}).send(float("inf"))
+    assert _frame_out(wire, [b"delta"], 900, tap._PacketHistory(96, 77, "3")).send(float("inf"))
     await asyncio.wait_for(asyncio.gather(first, second), 5)
     payloads = [RtpPacket.parse(data).payload for data in wire.sent]
     assert payloads == [b"K1-0", b"delta"] + [b"K1-%d" % i for i in range(1, 20)] + [b"K2-%d" % i for i in range(20)]
