@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from lotse.platform.accounts.actions import mail_language
 from lotse.platform.accounts.models import Account, AccountStatus, Role
 from lotse.platform.actions import MailSpec, Services, Unit, unit
 from lotse.platform.audit.models import AuditType
@@ -125,10 +126,6 @@ def _client_terms(client: Account) -> list[str]:
     return [client.first_name, client.last_name, client.email, client.client_ref or ""]
 
 
-def _language(account: Account, organisation: Organisation) -> str:
-    return account.locale or organisation.default_language or "nl"
-
-
 async def _organisation(account: Account) -> Organisation:
     return await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
 
@@ -205,7 +202,7 @@ async def do_request_link(svc: Services, actor: Actor, client: Account, motivati
                        client=client, due_at=request.expires_at,
                        data={"link_request_id": request.id, "professional": professional.name})
         u.mail(MailSpec(
-            kind="link_request", to=client.email, language=_language(client, organisation),
+            kind="link_request", to=client.email, language=mail_language(client, organisation),
             context={"client_name": client.first_name, "professional_name": professional.name,
                      "organisation_name": organisation.name, "expires_at": request.expires_at},
             account_id=client.id, organisation_id=organisation.id,
@@ -238,7 +235,7 @@ async def do_answer_link_request(svc: Services, actor: Actor, request: LinkReque
                        client=client, data={"link_request_id": request.id, "client": client.name,
                                             "answer": request.status.value})
         u.mail(MailSpec(
-            kind="link_request_answered", to=professional.email, language=_language(professional, organisation),
+            kind="link_request_answered", to=professional.email, language=mail_language(professional, organisation),
             context={"professional_name": professional.first_name, "client_name": client.name,
                      "accepted": accept, "client_id": client.id},
             account_id=professional.id, organisation_id=organisation.id,

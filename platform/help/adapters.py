@@ -330,13 +330,14 @@ async def _search(c: ActionContext, a: Mapping[str, Any]) -> Any:
                                 "kind": p.kind.value} for p in hit.professionals]}
             for hit in result.hits
         ]
-    else:
-        result = await caseload_queries.search_caseload(c.svc, c.actor, str(a["query"]), include_inactive=include)
-        clients = [
-            {"id": hit.id, "name": hit.name, "email": hit.email, "role": "client", "active": hit.active,
-             "in_caseload": True, "date_of_birth": jsonable(hit.date_of_birth)}
-            for hit in result.hits
-        ]
+        # search_id: what a link or a link request under this search's motivation needs (_outside_motivation).
+        return {"count": len(clients), "truncated": result.truncated, "clients": clients, "search_id": result.audit_id}
+    result = await caseload_queries.search_caseload(c.svc, c.actor, str(a["query"]), include_inactive=include)
+    clients = [
+        {"id": hit.id, "name": hit.name, "email": hit.email, "role": "client", "active": hit.active,
+         "in_caseload": True, "date_of_birth": jsonable(hit.date_of_birth)}
+        for hit in result.hits
+    ]
     return {"count": len(clients), "truncated": result.truncated, "clients": clients}
 
 
@@ -348,15 +349,27 @@ async def _link_professional(c: ActionContext, a: Mapping[str, Any]) -> Any:
     return {"client": account_ref(client), "professional": account_ref(professional), "kind": link.kind.value}
 
 
+async def _outside_motivation(c: ActionContext, a: Mapping[str, Any], client: Account, action: str) -> str:
+    """The motivation of the actor's outside search that found ``client``; refused (and audited) otherwise.
+
+    The same rule as the caseload pages: one motivated search lets a therapist
+    link or ask only the clients it returned, never any client a flow names.
+    """
+    row = await caseload_queries.outside_search_for(c.svc, c.actor, int(a["search"]), client.id, action)
+    return str(row.reason or "")
+
+
 async def _link_self(c: ActionContext, a: Mapping[str, Any]) -> Any:
     client = await _account_in_org(c.actor, a["client"], role=Role.CLIENT)
-    link = await caseload_actions.do_self_link(c.svc, c.actor, client, str(a["motivation"]))
+    motivation = await _outside_motivation(c, a, client, "caseload.self_link")
+    link = await caseload_actions.do_self_link(c.svc, c.actor, client, motivation)
     return {"client": account_ref(client), "kind": link.kind.value}
 
 
 async def _request_link(c: ActionContext, a: Mapping[str, Any]) -> Any:
     client = await _account_in_org(c.actor, a["client"], role=Role.CLIENT)
-    request = await caseload_actions.do_request_link(c.svc, c.actor, client, str(a.get("motivation") or ""))
+    motivation = await _outside_motivation(c, a, client, "caseload.request_link")
+    request = await caseload_actions.do_request_link(c.svc, c.actor, client, motivation)
     return {"client": account_ref(client), "request_id": request.id, "expires_at": jsonable(request.expires_at)}
 
 

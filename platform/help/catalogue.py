@@ -197,7 +197,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
             "clients beyond the caseload, where the organisation allows it, with a 'motivation' (at least 10 "
             "characters) that is logged. 'include_inactive' includes deactivated accounts. Audited as a search. "
             "Each hit is an account reference plus 'active', 'in_caseload' and 'professionals' (who is linked; "
-            "outside searches only)."
+            "outside searches only). An outside search also returns 'search_id', which caseload.link_self and "
+            "caseload.request_link need: they act only on clients this search found, under its motivation."
         ),
         args_schema=_args(
             {
@@ -212,6 +213,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
             "count": {"type": "integer"},
             "truncated": {"type": "boolean"},
             "clients": {"type": "array", "items": ACCOUNT_OUT},
+            "search_id": {"type": ["integer", "null"]},
         }),
         errors=_errors(),
         permission="caseload.search; outside: caseload.search_outside (organisation setting 'search outside caseload')",
@@ -220,6 +222,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
             "truncated": False,
             "clients": [{**EXAMPLE_CLIENT, "active": True, "in_caseload": False,
                          "professionals": [{**EXAMPLE_THERAPIST, "kind": "treating"}]}],
+            "search_id": 812,
         },
         changes=False,
     ),
@@ -238,25 +241,27 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         name="caseload.link_self",
         description=(
-            "Link yourself to a client found outside your caseload (link policy self-link), with the motivation "
-            "(at least 10 characters), which is logged."
+            "Link yourself to a client found outside your caseload (link policy self-link). 'search' is the "
+            "'search_id' of the outside search that found the client; its motivation is recorded with the link. "
+            "A client that search did not return is refused (not_permitted), and the refusal is audited."
         ),
-        args_schema=_args({"client": ACCOUNT_REF, "motivation": {"type": "string"}}, ["client", "motivation"]),
+        args_schema=_args({"client": ACCOUNT_REF, "search": {"type": "integer"}}, ["client", "search"]),
         result_schema=_result({"client": ACCOUNT_OUT, "kind": {"type": "string"}}),
-        errors=_errors("already_linked"),
+        errors=_errors("already_linked", "not_found_by_search", "outside_search_needed"),
         permission="caseload.self_link (therapists, organisation link policy 'self_link')",
         example_result={"client": EXAMPLE_CLIENT, "kind": "treating"},
     ),
     ActionSpec(
         name="caseload.request_link",
         description=(
-            "Ask a client to accept you as their therapist (link policy client consent): the client gets a mail "
-            "and a task; the request expires after 14 days."
+            "Ask a client found outside your caseload to accept you as their therapist (link policy client "
+            "consent): the client gets a mail and a task; the request expires after 14 days. 'search' is the "
+            "'search_id' of the outside search that found the client, as for caseload.link_self."
         ),
-        args_schema=_args({"client": ACCOUNT_REF, "motivation": {"type": "string"}}, ["client"]),
+        args_schema=_args({"client": ACCOUNT_REF, "search": {"type": "integer"}}, ["client", "search"]),
         result_schema=_result({"client": ACCOUNT_OUT, "request_id": {"type": "integer"},
                                "expires_at": {"type": "string"}}),
-        errors=_errors("already_linked", "link_request_pending"),
+        errors=_errors("already_linked", "link_request_pending", "not_found_by_search", "outside_search_needed"),
         permission="caseload.request_link (therapists, organisation link policy 'client_consent')",
         example_result={"client": EXAMPLE_CLIENT, "request_id": 5, "expires_at": "2026-03-19T10:42:00+00:00"},
     ),

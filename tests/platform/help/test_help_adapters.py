@@ -13,7 +13,7 @@ from lotse.engine.checks import check_paths
 from lotse.platform.accounts.models import Account, AccountStatus, Role, Token, TokenPurpose
 from lotse.platform.actions import Services
 from lotse.platform.audit.models import AuditEvent, Outcome
-from lotse.platform.caseload.models import CaseloadLink, LinkRequest
+from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest
 from lotse.platform.help.actions import flow_repository
 from lotse.platform.help.adapters import HANDLERS, PlatformActions, PlatformFacts, account_ref
 from lotse.platform.help.catalogue import platform_catalogue
@@ -181,7 +181,7 @@ async def test_caseload_search_inside_and_outside(svc: Services) -> None:
 
 
 async def test_link_professional_self_link_request_and_unlink(svc: Services) -> None:
-    org = await make_org(svc, link_policy=LinkPolicy.SELF_LINK)
+    org = await make_org(svc, link_policy=LinkPolicy.SELF_LINK, search_outside_caseload=True)
     therapist = await make_account(svc, org)
     colleague = await make_account(svc, org)
     client = await make_client(svc, org)
@@ -199,19 +199,52 @@ async def test_link_professional_self_link_request_and_unlink(svc: Services) -> 
     assert unlinked.ok
     assert not await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
     assert (await _audit("caseload.unlink")).reason == f"help session {session.id}"
+    found, _ = await _run(svc, colleague, "caseload.search",
+                          {"query": client.last_name, "outside": True, "motivation": "the client asked for me"},
+                          key="k:0:v:0")
+    assert [c["id"] for c in found.value["clients"]] == [client.id]
     selfed, _ = await _run(svc, colleague, "caseload.link_self",
-                           {"client": account_ref(client), "motivation": "the client asked for me"}, key="k:0:v:0")
+                           {"client": account_ref(client), "search": found.value["search_id"]}, key="k:0:v:1")
     assert selfed.ok
-    assert await CaseloadLink.filter(client_id=client.id, professional_id=colleague.id).exists()
+    link_row = await CaseloadLink.get(client_id=client.id, professional_id=colleague.id)
+    assert link_row.kind is LinkKind.TREATING
+    assert (await _audit("caseload.self_link")).reason == "the client asked for me"
     organisation = await Organisation.get(id=org.id)
     organisation.link_policy = LinkPolicy.CLIENT_CONSENT
     await organisation.save()
     newcomer = await make_account(svc, org)
+    asked, _ = await _run(svc, newcomer, "caseload.search",
+                          {"query": client.last_name, "outside": True, "motivation": "a duplicate e-mail address"},
+                          key="k:0:w:0")
     requested, _ = await _run(svc, newcomer, "caseload.request_link",
-                              {"client": account_ref(client), "motivation": "duplicate address"}, key="k:0:w:0")
+                              {"client": account_ref(client), "search": asked.value["search_id"]}, key="k:0:w:1")
     assert requested.ok
     assert await LinkRequest.filter(client_id=client.id, professional_id=newcomer.id).exists()
     assert await OutboxMessage.filter(recipient=client.email, kind="link_request").exists()
+
+
+@pytest.mark.parametrize("name", ["caseload.link_self", "caseload.request_link"])
+async def test_a_flow_links_or_asks_only_a_client_its_outside_search_found(svc: Services, name: str) -> None:
+    """A flow cannot name any client: the search it passes must have returned that client."""
+    policy = LinkPolicy.SELF_LINK if name == "caseload.link_self" else LinkPolicy.CLIENT_CONSENT
+    org = await make_org(svc, link_policy=policy, search_outside_caseload=True)
+    therapist = await make_account(svc, org)
+    other = await make_account(svc, org)
+    found = await make_client(svc, org, first_name="Anna", last_name="Meyer")
+    unrelated = await make_client(svc, org, first_name="Bert", last_name="Schulz")
+    await link(svc, found, other)
+    await link(svc, unrelated, other)
+    search, _ = await _run(svc, therapist, "caseload.search",
+                           {"query": "Meyer", "outside": True, "motivation": "a duplicate e-mail address"})
+    refused, _ = await _run(svc, therapist, name, {"client": account_ref(unrelated), "search": search.value["search_id"]},
+                            key="k:0:x:0")
+    assert refused.error == "not_found_by_search"
+    no_search, _ = await _run(svc, therapist, name, {"client": account_ref(found), "search": 0}, key="k:0:x:1")
+    assert no_search.error == "outside_search_needed"
+    assert not await CaseloadLink.filter(professional_id=therapist.id).exists()
+    assert not await LinkRequest.filter(professional_id=therapist.id).exists()
+    refusals = await AuditEvent.filter(action=name.replace("link_self", "self_link"), outcome=Outcome.REFUSED).order_by("id")
+    assert [(r.details or {}).get("refused") for r in refusals] == ["not_found_by_search", "no_recent_search"]
 
 
 async def test_tasks_create_for_a_role_names_the_session(svc: Services) -> None:
