@@ -59,7 +59,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpsender import random_sequence_number
-from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, RtpPacket
 from aiortc.utils import random32
 
 from lotse.media.codecs import is_keyframe, starts_frame
@@ -617,6 +617,10 @@ SMALL_FRAME_PACKETS: Final = 4
 SEND_SLICE_SECONDS: Final = 0.0005
 SEND_SLICE_MAX_SECONDS: Final = 0.01
 
+_RTP_FIRST_BYTES: Final = struct.Struct("!BBH")
+_RTP_TIMESTAMP_SSRC: Final = struct.Struct("!LL")
+_RTP_EXTENSION_HEADER: Final = struct.Struct("!HH")
+
 
 class _PacketHistory(dict[int, tuple[int, int, int, bytes]]):
     """A forwarding sender's recently sent packets, to answer NACKs, kept as plain tuples.
@@ -645,44 +649,81 @@ class _PacketHistory(dict[int, tuple[int, int, int, bytes]]):
         return packet
 
 
+def _sendto(transport: Any) -> Callable[[bytes, Any], None]:
+    """Return how to send a datagram on ``transport``: its socket's own ``sendto`` where that is safe.
+
+    asyncio's ``DatagramTransport.sendto`` checks its arguments and state on
+    every call (about a seventh of the cost of forwarding a packet); a socket
+    that has nothing queued in its transport can take the datagram directly.
+    Should the socket refuse it (full: EAGAIN), the packet goes through the
+    transport after all, which queues it or reports the error as usual.
+    """
+    sock = getattr(transport, "_sock", None)
+    if sock is None or getattr(transport, "_buffer", True) or transport.is_closing():
+        return transport.sendto  # type: ignore[no-any-return]
+    sock_sendto = sock.sendto
+    transport_sendto = transport.sendto
+
+    def sendto(data: bytes, addr: Any) -> None:
+        try:
+            sock_sendto(data, addr)
+        except OSError:
+            transport_sendto(data, addr)
+
+    return sendto
+
+
+def _frame_header(extensions_map: Any, extensions: HeaderExtensions, timestamp: int, ssrc: int) -> tuple[int, bytes]:
+    """Return the first byte of a frame's RTP packets and what follows their sequence number.
+
+    What ``RtpPacket.serialize`` writes (no CSRCs, no padding), with the header
+    extensions encoded once for all packets of the frame.
+    """
+    profile, value = extensions_map.set(extensions)
+    if not value:
+        return 0x80, _RTP_TIMESTAMP_SSRC.pack(timestamp, ssrc)
+    return 0x90, _RTP_TIMESTAMP_SSRC.pack(timestamp, ssrc) + _RTP_EXTENSION_HEADER.pack(profile, len(value) >> 2) + value
+
+
 class _FrameOut:
     """The packets of one frame on their way out of one forwarding sender."""
 
-    __slots__ = ("header", "history", "next", "octets", "pair", "payloads", "protect", "sent_bytes", "sequence_number",
-                 "shared", "template", "transport")
+    __slots__ = ("first_byte", "history", "next", "octets", "payload_type", "payloads", "protect", "remote", "rest",
+                 "sendto", "sent_bytes", "sequence_number", "timestamp")
 
     def __init__(
         self,
         payloads: list[bytes],
-        template: RtpPacket,
-        header: bytes,
+        first_byte: int,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        rest: bytes,
         history: dict[int, tuple[int, int, int, bytes]],
         protect: Callable[[bytes], bytes],
-        transport: Any,
-        pair: Any,
+        sendto: Callable[[bytes, Any], None],
+        remote: Any,
     ) -> None:
         self.payloads = payloads
-        self.template = template
-        self.header = header
+        self.first_byte = first_byte
+        self.payload_type = payload_type
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.rest = rest
         self.history = history
         self.protect = protect
-        self.transport = transport
-        self.pair = pair
+        self.sendto = sendto
+        self.remote = remote
         self.next = 0
-        self.sequence_number = template.sequence_number
         self.sent_bytes = 0
         self.octets = 0
 
     def send(self, until: float) -> bool:
         """Send packets until done (True) or until ``perf_counter()`` passes ``until``."""
         payloads = self.payloads
-        timestamp = self.template.timestamp
         last = len(payloads) - 1
-        history = self.history
-        protect = self.protect
-        sendto = self.transport.sendto
-        remote = self.pair.remote_addr
-        header = self.header
+        first_byte, payload_type, timestamp, rest = self.first_byte, self.payload_type, self.timestamp, self.rest
+        history, protect, sendto, remote = self.history, self.protect, self.sendto, self.remote
         perf_counter = time.perf_counter
         while self.next <= last:
             i = self.next
@@ -690,10 +731,7 @@ class _FrameOut:
             sequence_number = self.sequence_number
             marker = 0x80 if i == last else 0
             history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, marker >> 7, timestamp, payload)
-            # RtpPacket.serialize, with the header extensions encoded once per frame.
-            protected = protect(
-                _RTP_FIRST_BYTES.pack(header[0], header[1] | marker, sequence_number) + header[4:] + payload
-            )
+            protected = protect(_RTP_FIRST_BYTES.pack(first_byte, payload_type | marker, sequence_number) + rest + payload)
             sendto(protected, remote)
             self.sent_bytes += len(protected)
             self.octets += len(payload)
@@ -760,7 +798,6 @@ def _send_queue() -> _SendQueue:
     return queue
 
 
-_RTP_FIRST_BYTES: Final = struct.Struct("!BBH")
 
 
 async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
@@ -772,6 +809,8 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
     payload_type: int = codec.payloadType
     ssrc = sender._ssrc
     history = _PacketHistory(payload_type, ssrc, mid)
+    extensions = HeaderExtensions()
+    extensions.mid = mid
     setattr(sender, "_RTCRtpSender__rtp_history", history)  # noqa: B010 - read by aiortc's _retransmit
     encoder = get_encoder(codec)
     setattr(sender, "_RTCRtpSender__encoder", encoder)  # noqa: B010 - aiortc's own slot for it
@@ -795,35 +834,48 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
                 raise ConnectionError("Cannot send encrypted RTP, not connected")
             timestamp = (timestamp_origin + timestamp) & 0xFFFFFFFF
             ntp = _SenderClock.current_ntp_time()
-            template = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp, ssrc=ssrc)
-            template.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-            template.extensions.mid = mid
+            extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
             ice = dtls.transport
             pair = ice._connection._nominated.get(1)
             protocol = pair.protocol if pair is not None else None
+            count = len(payloads)
+            sent_bytes = 0
             if type(protocol) is StunProtocol and protocol.transport is not None:
-                frame = _FrameOut(payloads, template, template.serialize(extensions_map), history,
-                                  dtls._tx_srtp.protect, protocol.transport, pair)
-                if len(payloads) <= SMALL_FRAME_PACKETS:
-                    frame.send(float("inf"))
+                first_byte, rest = _frame_header(extensions_map, extensions, timestamp, ssrc)
+                protect = dtls._tx_srtp.protect
+                sendto, remote = _sendto(protocol.transport), pair.remote_addr
+                if count <= SMALL_FRAME_PACKETS:
+                    # _FrameOut.send, inline: most frames are one packet.
+                    last = count - 1
+                    for i, payload in enumerate(payloads):
+                        marker = 0x80 if i == last else 0
+                        number = (sequence_number + i) & 0xFFFF
+                        history[number % RTP_HISTORY_SIZE] = (number, marker >> 7, timestamp, payload)
+                        protected = protect(_RTP_FIRST_BYTES.pack(first_byte, payload_type | marker, number) + rest + payload)
+                        sendto(protected, remote)
+                        sent_bytes += len(protected)
+                        octets += len(payload)
                 else:
+                    frame = _FrameOut(payloads, first_byte, payload_type, sequence_number, timestamp, rest, history,
+                                      protect, sendto, remote)
                     await queue.put(frame)
-                sent_bytes = frame.sent_bytes
-                octets += frame.octets
+                    sent_bytes = frame.sent_bytes
+                    octets += frame.octets
             else:
                 # No nominated pair yet, or a TURN relay: aiortc's own path, packet by packet.
-                sent_bytes = 0
-                last = len(payloads) - 1
+                last = count - 1
                 for i, payload in enumerate(payloads):
-                    packet = RtpPacket(payload_type, 1 if i == last else 0, (sequence_number + i) & 0xFFFF, timestamp, ssrc, payload)
-                    packet.extensions = template.extensions
-                    history[packet.sequence_number % RTP_HISTORY_SIZE] = (packet.sequence_number, packet.marker, timestamp, payload)
+                    number = (sequence_number + i) & 0xFFFF
+                    packet = RtpPacket(payload_type, 1 if i == last else 0, number, timestamp, ssrc, payload)
+                    packet.extensions.mid = mid
+                    packet.extensions.abs_send_time = extensions.abs_send_time
+                    history[number % RTP_HISTORY_SIZE] = (number, packet.marker, timestamp, payload)
                     protected = dtls._tx_srtp.protect(packet.serialize(extensions_map))
                     await ice._send(protected)
                     sent_bytes += len(protected)
                     octets += len(payload)
-            packets += len(payloads)
-            sequence_number = (sequence_number + len(payloads)) & 0xFFFF
+            packets += count
+            sequence_number = (sequence_number + count) & 0xFFFF
             received_at = getattr(data, "received_at", 0.0)
             if received_at:
                 now = time.monotonic()
@@ -834,7 +886,7 @@ async def _run_forwarding_rtp(sender: Any, codec: Any) -> None:
             setattr(sender, "_RTCRtpSender__rtp_timestamp", timestamp)  # noqa: B010
             setattr(sender, "_RTCRtpSender__octet_count", octets)  # noqa: B010
             setattr(sender, "_RTCRtpSender__packet_count", packets)  # noqa: B010
-            _count_transport_bytes(dtls, sent_bytes, len(payloads))
+            _count_transport_bytes(dtls, sent_bytes, count)
     except (asyncio.CancelledError, ConnectionError, MediaStreamError):
         pass
     except Exception:

@@ -15,8 +15,15 @@ from aiortc.codecs.h264 import H264Encoder, h264_depayload
 from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtcrtpreceiver import decoder_worker
-from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_PLI,
+    HeaderExtensions,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+)
 from media_support import SyntheticCamera, decode_vp8
 
 from lotse.media import tap
@@ -280,14 +287,18 @@ class _Wire:
         self.sent.append(data)
 
 
-class _Pair:
-    remote_addr = ("127.0.0.1", 9)
+_EXTENSIONS = HeaderExtensionsMap()
+_EXTENSIONS.configure(RTCRtpParameters(headerExtensions=[
+    RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+    RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")]))
 
 
 def _frame_out(wire: _Wire, payloads: list[bytes], first: int, history: tap._PacketHistory) -> tap._FrameOut:
-    template = RtpPacket(payload_type=96, sequence_number=first, timestamp=4242, ssrc=77)
-    template.extensions.mid = "3"
-    return tap._FrameOut(payloads, template, template.serialize(), history, bytes, wire, _Pair())
+    extensions = HeaderExtensions()
+    extensions.mid = "3"
+    extensions.abs_send_time = 0x123456
+    first_byte, rest = tap._frame_header(_EXTENSIONS, extensions, 4242, 77)
+    return tap._FrameOut(payloads, first_byte, 96, first, 4242, rest, history, bytes, wire.sendto, ("127.0.0.1", 9))
 
 
 async def test_a_frame_goes_out_as_aiortc_would_serialise_it() -> None:
@@ -299,10 +310,13 @@ async def test_a_frame_goes_out_as_aiortc_would_serialise_it() -> None:
         packet = RtpPacket(payload_type=96, marker=int(i == 2), sequence_number=(0xFFFE + i) & 0xFFFF, timestamp=4242, ssrc=77,
                            payload=payload)
         packet.extensions.mid = "3"
-        expected.append(packet.serialize())
+        packet.extensions.abs_send_time = 0x123456
+        expected.append(packet.serialize(_EXTENSIONS))
     assert wire.sent == expected
     # Kept for retransmission: aiortc's _retransmit gets them as RtpPackets.
-    assert [history.get(s % 128).serialize() for s in (0xFFFE, 0xFFFF, 0)] == expected
+    kept = [history.get(s % 128) for s in (0xFFFE, 0xFFFF, 0)]
+    assert [(p.sequence_number, p.marker, p.timestamp, p.ssrc, p.payload_type, p.payload, p.extensions.mid) for p in kept] == [
+        (0xFFFE, 0, 4242, 77, 96, b"a", "3"), (0xFFFF, 0, 4242, 77, 96, b"bb", "3"), (0, 1, 4242, 77, 96, b"ccc", "3")]
     assert history.get(5) is None
     assert (frame.octets, frame.sent_bytes) == (6, sum(map(len, expected)))
 
@@ -321,3 +335,31 @@ async def test_large_frames_go_out_oldest_first_in_slices_and_small_frames_pass_
     await asyncio.wait_for(asyncio.gather(first, second), 5)
     payloads = [RtpPacket.parse(data).payload for data in wire.sent]
     assert payloads == [b"K1-0", b"delta"] + [b"K1-%d" % i for i in range(1, 20)] + [b"K2-%d" % i for i in range(20)]
+
+
+def test_a_datagram_the_socket_refuses_goes_through_the_transport() -> None:
+    class Socket:
+        def __init__(self, full: bool) -> None:
+            self.full, self.sent = full, []
+
+        def sendto(self, data: bytes, addr: object) -> None:
+            if self.full:
+                raise BlockingIOError
+            self.sent.append(data)
+
+    class Transport(_Wire):
+        def __init__(self, full: bool, queued: bool = False) -> None:
+            super().__init__()
+            self._sock = Socket(full)
+            self._buffer = [b"queued"] if queued else []
+
+        def is_closing(self) -> bool:
+            return False
+
+    direct, full, queued = Transport(False), Transport(True), Transport(False, queued=True)
+    for transport in (direct, full, queued):
+        tap._sendto(transport)(b"x", ("127.0.0.1", 9))
+    assert (direct._sock.sent, direct.sent) == ([b"x"], [])
+    assert (full._sock.sent, full.sent) == ([], [b"x"])
+    # Something already queued in the transport: keep the order, go through it.
+    assert (queued._sock.sent, queued.sent) == ([], [b"x"])
