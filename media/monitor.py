@@ -107,3 +107,52 @@ class GcPauseMonitor:
         self.total[generation] += took
         if took > self.longest[generation]:
             self.longest[generation] = took
+
+
+class FrozenHeap:
+    """Keep the long-lived objects of a call out of the cyclic collector's passes.
+
+    A participant's peer connection, transceivers and DTLS/ICE state live as
+    long as the call; every full collection walks them all (in a 12-person
+    room a pause of 100 ms or more, felt by every stream at once). A while
+    after each join (once the connection is up) everything is frozen
+    (``gc.freeze()``); a leave unfreezes, collects what the departed
+    participant left behind (one full collection, at the leave rather than
+    every few seconds during the call) and freezes again.
+    """
+
+    def __init__(self, delay: float = 5.0) -> None:
+        self.delay = delay
+        self._pending: asyncio.Handle | None = None
+        self.freezes = 0
+        self.collections = 0
+
+    def joined(self) -> None:
+        """A participant joined: freeze once its connection has had time to come up."""
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = asyncio.get_running_loop().call_later(self.delay, self._freeze)
+
+    def left(self) -> None:
+        """A participant left: collect what it left behind, then freeze the rest again."""
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = asyncio.get_running_loop().call_soon(self._collect)
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _freeze(self) -> None:
+        self._pending = None
+        gc.freeze()
+        self.freezes += 1
+
+    def _collect(self) -> None:
+        self._pending = None
+        gc.unfreeze()
+        gc.collect()
+        self.collections += 1
+        gc.freeze()
+        self.freezes += 1

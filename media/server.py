@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from lotse.media import tap
 from lotse.media.errors import ErrorCode, MediaError
 from lotse.media.events import LeaveReason
-from lotse.media.monitor import GcPauseMonitor, LoopLagMonitor, process_cpu_seconds
+from lotse.media.monitor import FrozenHeap, GcPauseMonitor, LoopLagMonitor, process_cpu_seconds
 from lotse.media.room import MAX_CAP, Message, RoomSettings
 from lotse.media.tokens import verify_token
 from lotse.media.unit import MediaUnit
@@ -88,6 +88,7 @@ class MediaServer:
             raise ValueError(f"a secret is required (set {SECRET_ENV})")
         self.unit = unit
         self.secret = secret
+        self.heap = FrozenHeap()
 
     async def handler(self, ws: ServerConnection) -> None:
         """Authenticate one connection, then relay its messages to its room."""
@@ -110,6 +111,7 @@ class MediaServer:
         async def outbox(message: Message) -> None:
             await ws.send(json.dumps(message))
 
+        joined = False
         try:
             async for raw in ws:
                 try:
@@ -118,12 +120,17 @@ class MediaServer:
                     replies = [MediaError(ErrorCode.BAD_MESSAGE, "messages are JSON objects").to_message()]
                 else:
                     replies = await room.handle(participant_id, message, outbox)
+                    if any(reply.get("type") == "joined" for reply in replies):
+                        joined = True
+                        self.heap.joined()
                 for reply in replies:
                     await ws.send(json.dumps(reply))
         except ConnectionClosed:
             pass
         finally:
             await room.leave(participant_id, LeaveReason.DISCONNECTED)
+            if joined:
+                self.heap.left()
 
     def stats(
         self,
@@ -189,6 +196,7 @@ async def run(
                 tap.forwarding_delay.reset()
         else:
             await stop.wait()
+    server.heap.close()
     await unit.close()
     await monitor.stop()
     gc_pauses.stop()
