@@ -20,6 +20,7 @@ from lotse.platform.accounts import queries as account_queries
 from lotse.platform.accounts.models import Account, AccountStatus, Role
 from lotse.platform.actions import Services, record, require
 from lotse.platform.audit.models import AuditType
+from lotse.platform.db import Prepared
 from lotse.platform.errors import NotFoundError
 from lotse.platform.help.actions import hash_key
 from lotse.platform.help.adapters import account_ref
@@ -28,10 +29,12 @@ from lotse.platform.i18n import _
 from lotse.platform.organisations.models import Organisation
 from lotse.platform.permissions import Actor, Permission, allowed
 
+_BY_PUBLIC_ID = Prepared(HelpSession, lambda public_id: HelpSession.filter(public_id=public_id))
+
 
 async def get_session_for(actor: Actor, public_id: str, anonymous_key: str | None = None) -> HelpSession:
     """Return the session behind a resume link if it is the actor's own (else 404)."""
-    session = await HelpSession.get_or_none(public_id=public_id[:64]) if public_id else None
+    session = await _BY_PUBLIC_ID.one_or_none(public_id[:64]) if public_id else None
     if session is None:
         raise NotFoundError()
     if session.account_id is not None:  # type: ignore[attr-defined]
