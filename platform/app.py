@@ -30,7 +30,7 @@ from lotse.platform.errors import (
 )
 from lotse.platform.events import InProcessBus
 from lotse.platform.i18n import _l
-from lotse.platform.templating import configure
+from lotse.platform.templating import configure, drop_flask_context_processors
 from lotse.platform.web import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 
 # Domains whose ``views.py`` / ``api.py`` define a ``blueprint``; missing ones are skipped
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 raise
             continue
         app.register_blueprint(module.blueprint)
+    drop_flask_context_processors(app)
 
     _install_lifecycle(app, svc, start_workers)
     _install_request_hooks(app, svc)
