@@ -53,6 +53,22 @@ def drop_flask_context_processors(app: Any) -> None:
         processors[:] = [p for p in processors if p is not flask_default]
 
 
+def sync_environment(app: Any) -> Environment:
+    """Return a twin of the app's Jinja environment that renders without async (made on first use).
+
+    Quart compiles every template for async rendering, in which each call in a
+    template (``_()``, ``url_for``, filters) is checked for an awaitable and
+    each block is an async generator; the help runner's page, drawn on every
+    click, renders about a fifth faster synchronously. Only for templates that
+    call no coroutine function. Same loader, globals, filters and extensions;
+    its own cache of compiled templates.
+    """
+    env: Environment | None = app.extensions.get("lotse.sync_jinja")
+    if env is None:
+        env = app.extensions["lotse.sync_jinja"] = app.jinja_env.overlay(enable_async=False, cache_size=400)
+    return env
+
+
 def mail_environment() -> Environment:
     """Return the environment mails are rendered with (outside any request)."""
     env = Environment(

@@ -26,6 +26,7 @@ from lotse.platform.accounts.models import Account, Role
 from lotse.platform.actions import Services
 from lotse.platform.errors import NotPermittedError, NotSignedInError, PlatformError
 from lotse.platform.permissions import Actor
+from lotse.platform.templating import sync_environment
 
 SESSION_COOKIE = "lotse_session"
 CSRF_COOKIE = "lotse_csrf"
@@ -128,3 +129,14 @@ async def form_data() -> dict[str, str]:
 
 async def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return await render_template(template, **context), status
+
+
+async def render_sync(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Like ``render``, drawn synchronously (``templating.sync_environment``): for pages drawn on every click.
+
+    The template (and what it includes) must call no coroutine function. Quart's
+    before/after-render signals are not sent (nothing in Lotse listens to them).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    await app.update_template_context(context)
+    return sync_environment(app).get_template(template).render(context), status

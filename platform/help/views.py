@@ -68,7 +68,16 @@ from lotse.platform.help.adapters import ANONYMOUS_FLOWS, flow_translations
 from lotse.platform.help.models import HelpSession
 from lotse.platform.i18n import LANGUAGES, LazyText, _, _l, current_time_zone
 from lotse.platform.permissions import Actor
-from lotse.platform.web import actor, csrf_token, form_data, render, services, signed_in
+from lotse.platform.templating import sync_environment
+from lotse.platform.web import (
+    actor,
+    csrf_token,
+    form_data,
+    render,
+    render_sync,
+    services,
+    signed_in,
+)
 
 blueprint = Blueprint("help", __name__)
 
@@ -150,7 +159,9 @@ def startable_flows(who: Actor) -> list[Flow]:
     return sorted((f for f in flows if may_start(who, f)), key=lambda f: flow_title(f).lower())
 
 
-WARM_TEMPLATES = ("base.html", "help/index.html", "help/start.html", "help/session.html")
+WARM_TEMPLATES = ("base.html", "help/index.html")
+# Drawn synchronously (``render_sync``): the start form and the runner page, on every click.
+SYNC_TEMPLATES = ("base.html", "help/start.html", "help/session.html")
 
 
 @blueprint.before_app_serving
@@ -168,6 +179,8 @@ async def warm_up() -> None:
         translations.translate(language, "", "")
     for name in WARM_TEMPLATES:
         current_app.jinja_env.get_template(name)
+    for name in SYNC_TEMPLATES:
+        sync_environment(current_app).get_template(name)
 
 
 @blueprint.app_context_processor
@@ -276,7 +289,7 @@ async def start(flow_id: str) -> Any:
                                         secure=svc.settings.secure_cookies, max_age=60 * 60 * 24 * 30)
                 return response
     choices = await queries.subject_choices(svc, who, flow, g.get("organisation"))
-    return await render("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
+    return await render_sync("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
                         description=flow_description(flow), choices=choices, values=values, errors=errors,
                         input_kind=_input_kind, labels=_input_labels(flow), inputs=_inputs_for(who, flow))
 
@@ -376,7 +389,7 @@ async def session(public_id: str) -> Any:
     # sends the answer again, which the engine ignores (it names a step that is no longer current).
     flow = await load_flow_of(svc, row)
     page = _page(flow, row, state, view, who)
-    return await render("help/session.html", 422 if request.method == "POST" and view.problems else 200, **page)
+    return await render_sync("help/session.html", 422 if request.method == "POST" and view.problems else 200, **page)
 
 
 def _page(flow: Flow, row: HelpSession, state: SessionState, view: AnyView, who: Actor) -> dict[str, Any]:
