@@ -96,14 +96,18 @@ def helpers() -> dict[str, Callable[..., Any]]:
     }
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!])")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
 def escape_markdown(value: Any) -> str:
     """Escape a value inserted into Markdown so that it shows exactly as written."""
     if value is None or isinstance(value, Undefined):
         return ""
     text = html.escape(str(value), quote=True)
     # Exactly the characters the markdown package lets a backslash escape.
-    text = re.sub(r"([\\`*_{}\[\]()#+\-.!])", r"\\\1", text)
-    return re.sub(r"\s*\n\s*", " ", text)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _LINE_BREAK.sub(" ", text) if "\n" in text else text
 
 
 def _shown(value: Any, markdown: bool) -> str:

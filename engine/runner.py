@@ -77,6 +77,7 @@ from lotse.engine.views import (
     NoticeCode,
     OptionView,
     QuestionView,
+    View,
 )
 
 #: Steps passed without the person in one call before the runner gives up.
@@ -502,7 +503,10 @@ class SessionState:
         The rows are encoded as they are stored (JSON lists, or entries, which
         are tuples and encode as arrays), without the copies ``to_dict`` makes.
         """
-        return jsontext.dumps(self._data(_as_is))
+        data = self._data(_as_is)
+        # Plain tuples: orjson encodes named tuples only through a Python callback (see jsontext).
+        data["frames"] = list(map(tuple, self.frames))
+        return jsontext.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SessionState:
@@ -575,6 +579,9 @@ class _Work:
 
     def freeze(self) -> SessionState:
         s = self.state
+        if self.visits:
+            # Called last: the current visit becomes a plain row like the others (see SessionState.to_json).
+            self.visits[-1] = tuple(self.visits[-1])
         return _new_state(
             s.session_id, s.flow_id, s.version, s.content_hash, s.locale, s.user, s.org,
             tuple(self.frames), self.visits, self.records, self.executions, self.transcript, self.outcome,
@@ -593,17 +600,23 @@ class _Work:
         if kind in ("answer", "result"):
             cached = self._values
             records = self.records
-            if cached is None or cached[0] is not records or cached[1] != len(records) or cached[2] != frame:
-                answers: dict[str, Any] = {}
-                results: dict[str, Any] = {}
-                # Records by position (rows or Record entries): visit, frame, step, kind, value, auto, error.
-                for _visit, in_frame, step, found_kind, value, _auto, error in records:
-                    if in_frame == frame:
-                        if found_kind == "answer":
-                            answers[step] = {"error": error} if error else value
-                        elif found_kind == "result":
-                            results[step] = {"error": error} if error else value
-                cached = self._values = (records, len(records), frame, answers, results)
+            count = len(records)
+            if cached is not None and cached[0] is records and cached[2] == frame and cached[1] <= count:
+                if cached[1] == count:
+                    return cached[3] if kind == "answer" else cached[4]
+                # The records were only appended to since (going back makes a new list): read the new ones,
+                # into copies, since the dicts handed out before stay as they were.
+                start, answers, results = cached[1], dict(cached[3]), dict(cached[4])
+            else:
+                start, answers, results = 0, {}, {}
+            # Records by position (rows or Record entries): visit, frame, step, kind, value, auto, error.
+            for _visit, in_frame, step, found_kind, value, _auto, error in (records[start:] if start else records):
+                if in_frame == frame:
+                    if found_kind == "answer":
+                        answers[step] = {"error": error} if error else value
+                    elif found_kind == "result":
+                        results[step] = {"error": error} if error else value
+            cached = self._values = (records, count, frame, answers, results)
             return cached[3] if kind == "answer" else cached[4]
         found: dict[str, Any] = {}
         for _visit, in_frame, step, found_kind, value, _auto, error in self.records:
@@ -677,7 +690,8 @@ class Runner:
             await self._settle(work, flows, ports)
         except _Stuck as stuck:
             self._end_stuck(work, flows, stuck.message, ports)
-        return work.freeze(), await self._view(work, flows, ports)
+        view = await self._view(work, flows, ports)
+        return work.freeze(), view
 
     async def advance(
         self, flow: Flow, state: SessionState, user_input: UserInput | None, ports: Ports
@@ -696,7 +710,8 @@ class Runner:
                         await self._settle(work, flows, ports)
             except _Stuck as stuck:
                 self._end_stuck(work, flows, stuck.message, ports)
-        return work.freeze(), await self._view(work, flows, ports)
+        view = await self._view(work, flows, ports)
+        return work.freeze(), view
 
     # -- the two doors to the platform (overridden by the scenario-test runner) -------
 
@@ -813,8 +828,9 @@ class Runner:
                 Notice(NoticeCode.ALREADY_ANSWERED, f"The step '{answered}' is not the current step; nothing changed.", answered)
             )
             return False
-        now = ports.clock.now().isoformat()
+        moment = ports.clock.now()
         context = await self._context(work, flows, ports)
+        now = "" if type(user_input) is Confirm else moment.isoformat()  # an action reads the clock itself
         match step, user_input:
             case InfoStep(), Continue():
                 self._go(work, self._choose(work, flow, step.id, step.next, context), now)
@@ -1131,22 +1147,33 @@ class Runner:
         entries = self._history_entries
         if len(entries) > 100_000:
             entries.clear()
-        # One pass over the visits (the same choice as _returnable_visits), unpacking each entry once.
-        flow_ids = [frame.flow_id for frame in work.frames]
-        steps = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
-        empty: frozenset[str] = frozenset()
         get = entries.get
-        history: list[HistoryEntry] = []
-        append = history.append
-        visits = work.visits
-        for i, (frame, step, _at, auto, _manual, _via) in enumerate(visits[:-1]):
-            if step in steps.get(frame, empty):
-                key = (i, flow_ids[frame], step, auto)
-                entry = get(key)
-                if entry is None:
-                    entry = entries[key] = _make_history_entry(key)
-                append(entry)
-        return tuple(history)
+
+        def remember(key: tuple[int, str, str, bool]) -> HistoryEntry:
+            entry = entries[key] = _make_history_entry(key)
+            return entry
+
+        # One pass over the visits (the same choice as _returnable_visits), unpacking each row once.
+        visits = work.visits[:-1]
+        frames = work.frames
+        if len(frames) == 1:
+            root = flows.get(0)
+            if root is None:
+                return ()
+            steps, flow_id = self._returnable_steps(root), frames[0].flow_id
+            return tuple([
+                get(key := (i, flow_id, step, auto)) or remember(key)
+                for i, (_frame, step, _at, auto, _manual, _via) in enumerate(visits)
+                if step in steps
+            ])  # fmt: skip
+        flow_ids = [frame.flow_id for frame in frames]
+        by_frame = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
+        empty: frozenset[str] = frozenset()
+        return tuple([
+            get(key := (i, flow_ids[frame], step, auto)) or remember(key)
+            for i, (frame, step, _at, auto, _manual, _via) in enumerate(visits)
+            if step in by_frame.get(frame, empty)
+        ])  # fmt: skip
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
         here = work.here
@@ -1172,10 +1199,10 @@ class Runner:
         key = step.id
         match step:
             case EndStep():
-                return EndView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
-                               outcome=work.outcome or step.outcome)  # fmt: skip
+                return _new_view(EndView, common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                                 outcome=work.outcome or step.outcome)  # fmt: skip
             case InfoStep():
-                return InfoView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports))
+                return _new_view(InfoView, common, text=self._html(work, flow, f"{key}/text", step.text, context, ports))
             case QuestionStep():
                 options = tuple(
                     OptionView(o.id, self._html(work, flow, f"{key}/{o.id}/label", o.label, context, ports, inline=True))
@@ -1188,8 +1215,9 @@ class Runner:
                         *common["notices"],
                         Notice(NoticeCode.ANSWERED_FROM_DATA, f"Platform data suggests '{suggested}'.", step.id),
                     )
-                return QuestionView(**common, text=self._html(work, flow, f"{key}/text", step.text, context, ports),
-                                    options=options, suggested=suggested)  # fmt: skip
+                return _new_view(QuestionView, common,
+                                 text=self._html(work, flow, f"{key}/text", step.text, context, ports),
+                                 options=options, suggested=suggested)  # fmt: skip
             case FormStep():
                 fields = tuple(
                     FieldView(
@@ -1221,8 +1249,9 @@ class Runner:
                     _already_ran(_make_execution(e)) for e in work.executions if e[1] == here.frame and e[3] == step.id
                 )
                 confirm = step.confirm or f"Run {step.action}?"
-                return ConfirmView(
-                    **common,
+                return _new_view(
+                    ConfirmView,
+                    common,
                     text=self._html(work, flow, f"{key}/text", step.text, context, ports),
                     action=step.action,
                     confirm=self._html(work, flow, f"{key}/confirm", confirm, context, ports),
@@ -1231,6 +1260,16 @@ class Runner:
                 )
         # Branch or sub-flow steps are never shown: only a stuck session ends here.
         return EndView(**common, text="", outcome=work.outcome or Outcome.NOT_RESOLVED)
+
+
+_V = TypeVar("_V", bound=View)
+
+
+def _new_view(cls: type[_V], common: Mapping[str, Any], **fields: Any) -> _V:
+    """Return a view without its frozen ``__init__`` (one ``setattr`` call per field): every field is given."""
+    view = _new_object(cls)
+    view.__dict__.update(common, **fields)
+    return view
 
 
 def _depth(frames: list[Frame], index: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -303,3 +304,17 @@ async def test_a_forms_next_conditions_see_facts_of_the_answer_just_given(
         assert isinstance(view, EndView)
         assert state.path()[-1] == end
     assert ("account.state", {"email": "known@example.org"}) in facts.asked
+
+
+async def test_views_carry_every_field_of_their_class(ports: Ports) -> None:
+    # The runner builds its views without their dataclass __init__: each must still have all its fields.
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, view = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    seen = []
+    for user_input in (None, Back(0), Choose("recent", "account-state"), Choose("yes", "can-log-in")):
+        state, view = await runner.advance(flow, state, user_input, ports)
+        seen.append(view)
+        assert set(vars(view)) == {f.name for f in dataclasses.fields(view)}
+        assert dataclasses.replace(view) == view
+    assert {type(v) for v in seen} >= {QuestionView, ConfirmView, EndView}
