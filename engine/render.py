@@ -70,4 +70,6 @@ class Renderer:
 
     def render(self, template: str, context: Mapping[str, Any], *, inline: bool = False) -> str:
         """Evaluate and render a text template to sanitised HTML."""
+        if "{{" not in template and "{%" not in template:
+            return self.html(template, inline=inline)  # plain text: nothing to evaluate
         return self.html(self.markdown_source(template, context), inline=inline)

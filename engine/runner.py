@@ -595,29 +595,35 @@ class _Work:
         """Return one visit as an entry (earlier ones are stored rows)."""
         return _make_visit(self.visits[index])
 
+    def answers_and_results(self, frame: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return a frame's answers and action results by step (read-only: shared until the records change)."""
+        cached = self._values
+        records = self.records
+        size = len(records)
+        if cached is not None and cached[0] is records and cached[2] == frame and cached[1] <= size:
+            if cached[1] == size:
+                return cached[3], cached[4]
+            # The records were only appended to since (going back makes a new list): read the new ones,
+            # into copies, since the dicts handed out before stay as they were.
+            start, answers, results = cached[1], dict(cached[3]), dict(cached[4])
+        else:
+            start, answers, results = 0, {}, {}
+        # Records by position (rows or Record entries): visit, frame, step, kind, value, auto, error.
+        for _visit, in_frame, step, found_kind, value, _auto, error in (records[start:] if start else records):
+            if in_frame == frame:
+                if found_kind == "answer":
+                    answers[step] = {"error": error} if error else value
+                elif found_kind == "result":
+                    results[step] = {"error": error} if error else value
+        self._values = (records, size, frame, answers, results)
+        return answers, results
+
     def values(self, frame: int, kind: str) -> dict[str, Any]:
-        """Return a frame's answers or results by step (read-only: shared until the records change)."""
-        if kind in ("answer", "result"):
-            cached = self._values
-            records = self.records
-            count = len(records)
-            if cached is not None and cached[0] is records and cached[2] == frame and cached[1] <= count:
-                if cached[1] == count:
-                    return cached[3] if kind == "answer" else cached[4]
-                # The records were only appended to since (going back makes a new list): read the new ones,
-                # into copies, since the dicts handed out before stay as they were.
-                start, answers, results = cached[1], dict(cached[3]), dict(cached[4])
-            else:
-                start, answers, results = 0, {}, {}
-            # Records by position (rows or Record entries): visit, frame, step, kind, value, auto, error.
-            for _visit, in_frame, step, found_kind, value, _auto, error in (records[start:] if start else records):
-                if in_frame == frame:
-                    if found_kind == "answer":
-                        answers[step] = {"error": error} if error else value
-                    elif found_kind == "result":
-                        results[step] = {"error": error} if error else value
-            cached = self._values = (records, count, frame, answers, results)
-            return cached[3] if kind == "answer" else cached[4]
+        """Return a frame's answers or results (or records of another kind) by step."""
+        if kind == "answer":
+            return self.answers_and_results(frame)[0]
+        if kind == "result":
+            return self.answers_and_results(frame)[1]
         found: dict[str, Any] = {}
         for _visit, in_frame, step, found_kind, value, _auto, error in self.records:
             if in_frame == frame and found_kind == kind:
@@ -627,6 +633,14 @@ class _Work:
     def execution_entries(self) -> list[Execution]:
         """Return the executions as entries (built from stored rows; only where they are shown)."""
         return [_make_execution(row) for row in self.executions]
+
+
+class _HistoryEntries(dict[tuple[int, str, str, bool], HistoryEntry]):
+    """History entries by (visit, flow id, step, auto), each built the first time it is looked up."""
+
+    def __missing__(self, key: tuple[int, str, str, bool]) -> HistoryEntry:
+        entry = self[key] = _make_history_entry(key)
+        return entry
 
 
 class _Stuck(Exception):
@@ -645,9 +659,9 @@ class Runner:
     def __init__(self, evaluator: Evaluator | None = None, renderer: Renderer | None = None) -> None:
         self.evaluator = evaluator or Evaluator()
         self.renderer = renderer or Renderer(self.evaluator)
-        self._facts_needed: dict[tuple[str, str], frozenset[str]] = {}
+        self._facts_needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self._returnable: dict[int, tuple[Flow, frozenset[str]]] = {}
-        self._history_entries: dict[tuple[int, str, str, bool], HistoryEntry] = {}
+        self._history_entries = _HistoryEntries()
 
     # -- public API --------------------------------------------------------
 
@@ -749,7 +763,8 @@ class Runner:
             raise _Stuck(f"the flow '{flow.id}' has no step '{visit.step}'")
         return flow, step
 
-    def _needed_facts(self, flow: Flow, step: Step) -> frozenset[str]:
+    def _needed_facts(self, flow: Flow, step: Step) -> tuple[str, ...]:
+        """Return the names of the facts a step's expressions and texts use, sorted."""
         key = (flow.content_hash, step.id)
         found = self._facts_needed.get(key)
         if found is None:
@@ -758,24 +773,30 @@ class Runner:
             for source, template in _step_expressions(step):
                 analysis = self.evaluator.analyse(source, template=template)
                 needed |= analysis.facts_used(declared)
-            found = frozenset(needed)
+            found = tuple(sorted(needed))
             self._facts_needed[key] = found
         return found
 
-    async def _context(self, work: _Work, flows: Mapping[int, Flow], ports: Ports) -> dict[str, Any]:
+    async def _context(
+        self, work: _Work, flows: Mapping[int, Flow], ports: Ports, here: tuple[Flow, Step] | None = None
+    ) -> dict[str, Any]:
+        """Return the expression context of the current step (``here``: its flow and step, when known)."""
         visit = work.here
-        flow, step = self._step(work, flows)
-        frame = work.frames[visit.frame]
+        flow, step = here or self._step(work, flows)
+        answers, results = work.answers_and_results(visit.frame)
         context: dict[str, Any] = {
-            "inputs": frame.inputs,
-            "answers": work.values(visit.frame, "answer"),
-            "results": work.values(visit.frame, "result"),
+            "inputs": work.frames[visit.frame].inputs,
+            "answers": answers,
+            "results": results,
             "facts": {},
             "user": work.state.user,
             "org": work.state.org,
         }
+        needed = self._needed_facts(flow, step)
+        if not needed:
+            return context
         facts: dict[str, Any] = {}
-        for name in sorted(self._needed_facts(flow, step)):
+        for name in needed:
             ref = flow.fact(name)
             if ref is None:
                 continue
@@ -829,7 +850,7 @@ class Runner:
             )
             return False
         moment = ports.clock.now()
-        context = await self._context(work, flows, ports)
+        context = await self._context(work, flows, ports, (flow, step))
         now = "" if type(user_input) is Confirm else moment.isoformat()  # an action reads the clock itself
         match step, user_input:
             case InfoStep(), Continue():
@@ -1017,7 +1038,7 @@ class Runner:
             match step:
                 case BranchStep():
                     now = ports.clock.now().isoformat()
-                    context = await self._context(work, flows, ports)
+                    context = await self._context(work, flows, ports, (flow, step))
                     self._go(work, self._choose(work, flow, step.id, step.next, context), now, auto=True)
                 case SubflowStep():
                     now = ports.clock.now().isoformat()
@@ -1032,7 +1053,7 @@ class Runner:
                     return
                 case QuestionStep(answer=answer) if answer and not here.manual:
                     now = ports.clock.now().isoformat()
-                    context = await self._context(work, flows, ports)
+                    context = await self._context(work, flows, ports, (flow, step))
                     chosen = self._auto_answer(work, flow, step, answer, context)
                     if chosen is None:
                         return
@@ -1043,7 +1064,7 @@ class Runner:
                     self._go(work, self._choose(work, flow, step.id, option.next, context), now, auto=True)
                 case ChecklistStep() if not here.manual and all(item.check for item in step.items):
                     now = ports.clock.now().isoformat()
-                    context = await self._context(work, flows, ports)
+                    context = await self._context(work, flows, ports, (flow, step))
                     if len(self._auto_ticked(work, flow, step, context)) != len(step.items):
                         return
                     ids = [item.id for item in step.items]
@@ -1147,13 +1168,7 @@ class Runner:
         entries = self._history_entries
         if len(entries) > 100_000:
             entries.clear()
-        get = entries.get
-
-        def remember(key: tuple[int, str, str, bool]) -> HistoryEntry:
-            entry = entries[key] = _make_history_entry(key)
-            return entry
-
-        # One pass over the visits (the same choice as _returnable_visits), unpacking each row once.
+        # The same choice of visits as _returnable_visits. Keys are (visit, flow id, step, auto).
         visits = work.visits[:-1]
         frames = work.frames
         if len(frames) == 1:
@@ -1161,18 +1176,14 @@ class Runner:
             if root is None:
                 return ()
             steps, flow_id = self._returnable_steps(root), frames[0].flow_id
-            return tuple([
-                get(key := (i, flow_id, step, auto)) or remember(key)
-                for i, (_frame, step, _at, auto, _manual, _via) in enumerate(visits)
-                if step in steps
-            ])  # fmt: skip
+            return tuple([entries[i, flow_id, row[1], row[3]] for i, row in enumerate(visits) if row[1] in steps])
         flow_ids = [frame.flow_id for frame in frames]
         by_frame = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
         empty: frozenset[str] = frozenset()
         return tuple([
-            get(key := (i, flow_ids[frame], step, auto)) or remember(key)
-            for i, (frame, step, _at, auto, _manual, _via) in enumerate(visits)
-            if step in by_frame.get(frame, empty)
+            entries[i, flow_ids[row[0]], row[1], row[3]]
+            for i, row in enumerate(visits)
+            if row[1] in by_frame.get(row[0], empty)
         ])  # fmt: skip
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
@@ -1195,7 +1206,7 @@ class Runner:
             stuck = Notice(NoticeCode.CANNOT_GO_ON, f"This flow cannot go on: {message}", here.step)
             common["notices"] = (*common["notices"], stuck)
             return EndView(**common, text="", outcome=outcome)
-        context = await self._context(work, flows, ports)
+        context = await self._context(work, flows, ports, (flow, step))
         key = step.id
         match step:
             case EndStep():
