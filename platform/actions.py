@@ -117,7 +117,7 @@ def audit_row(
     is_client = subject is not None and subject.role is Role.CLIENT
     organisation_id = actor.organisation_id
     if organisation_id is None and subject is not None:
-        organisation_id = subject.organisation_id  # type: ignore[attr-defined]
+        organisation_id = subject.organisation_id
     return AuditEvent(
         at=now,
         event_type=event_type,

@@ -66,7 +66,7 @@ def _serve(host: str, port: int, banner: Callable[[str], None] | None = None) ->
         click.echo(f"Lotse is running at {url}")
     gc.collect()
     gc.freeze()  # start-up objects are never freed: keep later collections from scanning them
-    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+    asyncio.run(serve(app, config))
 
 
 def _without_websocket_compression() -> None:
@@ -77,10 +77,10 @@ def _without_websocket_compression() -> None:
     from wsproto.extensions import PerMessageDeflate
 
     class Declined(PerMessageDeflate):
-        def accept(self, offer: str) -> None:  # type: ignore[override]
+        def accept(self, offer: str) -> None:
             return None
 
-    ws_stream.PerMessageDeflate = Declined  # type: ignore[misc]
+    ws_stream.PerMessageDeflate = Declined  # type: ignore[attr-defined]
 
 
 @main.command()

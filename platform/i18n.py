@@ -59,7 +59,7 @@ def read_catalogue(path: Path) -> dict[Key, str | tuple[str, ...]]:
     for message in catalog:
         if not message.id or message.fuzzy:
             continue
-        msgid = message.id[0] if isinstance(message.id, tuple) else message.id
+        msgid = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
         string = message.string
         if isinstance(string, tuple | list):
             if all(string):
@@ -214,7 +214,7 @@ def choose_language(profile: str | None, organisation_default: str | None, accep
     """Profile, else the organisation's default, else the browser, else Dutch."""
     for candidate in (profile, organisation_default):
         if candidate in LANGUAGES:
-            return candidate  # type: ignore[return-value]
+            return candidate
     return negotiate(accept_language) or DEFAULT_LANGUAGE
 
 

@@ -160,8 +160,8 @@ def read_entries(po: Path, base: Path) -> tuple[list[Entry], list[Problem]]:
     for message in catalog:
         if not message.id:
             continue
-        msgid = message.id[0] if isinstance(message.id, tuple) else message.id
-        plural = message.id[1] if isinstance(message.id, tuple) and len(message.id) > 1 else None
+        msgid = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
+        plural = str(message.id[1]) if isinstance(message.id, tuple | list) and len(message.id) > 1 else None
         strings = tuple(message.string) if isinstance(message.string, tuple | list) else (message.string or "",)
         line = message.lineno or 0
         entries.append(Entry(shown, line, msgid, plural, message.context, strings, message.fuzzy))
@@ -282,12 +282,12 @@ def check(
     for use in uses:
         key = (use.context, use.msgid)
         for language in LANGUAGES:
-            entry = known[language].get(key)
-            if entry is None:
+            found = known[language].get(key)
+            if found is None:
                 problems.append(Problem(use.path, use.line,
                                         f"msgid {_label(use.msgid, use.context)} missing in {language}"))
-            elif use.plural is not None and entry.plural is None:
-                problems.append(Problem(entry.path, entry.line,
+            elif use.plural is not None and found.plural is None:
+                problems.append(Problem(found.path, found.line,
                                         f"msgid {_label(use.msgid, use.context)} is used with a plural "
                                         f"({use.path}:{use.line}) but translated without one"))
     return _unique(problems)

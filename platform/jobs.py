@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from quart import Blueprint
+
 from lotse.platform.actions import Services
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ async def _loop(svc: Services, job: Job, interval: float, first_after: float) ->
         await asyncio.sleep(interval)
 
 
-def run_periodically(blueprint: Any, job: Job, interval: float, first_after: float = 5.0) -> None:
+def run_periodically(blueprint: Blueprint, job: Job, interval: float, first_after: float = 5.0) -> None:
     """Run ``job`` every ``interval`` seconds while the app serves (not under tests)."""
     tasks: list[asyncio.Task[None]] = []
 

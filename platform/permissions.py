@@ -76,7 +76,7 @@ class Actor:
 
     @classmethod
     def of(cls, account: Account, **context: Any) -> Actor:
-        return cls(account.id, account.role, account.organisation_id, account.name, **context)  # type: ignore[attr-defined]
+        return cls(account.id, account.role, account.organisation_id, account.name, **context)
 
     @classmethod
     def system(cls, via: str = "job", reason: str = "") -> Actor:
@@ -148,7 +148,7 @@ def _under_link_policy(policy: LinkPolicy) -> Rule:
     async def rule(actor: Actor, subject: Any) -> bool:
         if actor.role is not Role.THERAPIST or not isinstance(subject, Account) or subject.role is not Role.CLIENT:
             return False
-        organisation = await Organisation.get_or_none(id=subject.organisation_id)  # type: ignore[attr-defined]
+        organisation = await Organisation.get_or_none(id=subject.organisation_id)
         return organisation is not None and organisation.link_policy is policy
 
     rule.__name__ = f"link_policy_{policy.value}"
@@ -168,8 +168,8 @@ async def task_assignee(actor: Actor, subject: Any) -> bool:
     """The task is the actor's own, or assigned to the actor's role in the actor's organisation."""
     if not isinstance(subject, Task) or subject.organisation_id != actor.organisation_id:
         return False
-    if subject.assignee_id is not None:  # type: ignore[attr-defined]
-        return bool(subject.assignee_id == actor.account_id)  # type: ignore[attr-defined]
+    if subject.assignee_id is not None:
+        return bool(subject.assignee_id == actor.account_id)
     return subject.assignee_role is not None and subject.assignee_role is actor.role
 
 
@@ -193,7 +193,7 @@ async def conversation_manager(actor: Actor, subject: Any) -> bool:
     return (
         isinstance(subject, Conversation)
         and subject.organisation_id == actor.organisation_id
-        and subject.manager_id == actor.account_id  # type: ignore[attr-defined]
+        and subject.manager_id == actor.account_id
         and await conversation_active_participant(actor, subject)
     )
 
@@ -267,9 +267,9 @@ def _organisation_of(subject: Any) -> int | None:
     if isinstance(subject, Organisation):
         return subject.id
     if isinstance(subject, Account):
-        return subject.organisation_id  # type: ignore[attr-defined,no-any-return]
+        return subject.organisation_id
     if isinstance(subject, Call):
-        return subject.organisation_id  # type: ignore[no-any-return]
+        return subject.organisation_id
     return None
 
 

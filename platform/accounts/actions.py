@@ -123,7 +123,7 @@ def manage_permission(account: Account) -> Permission:
 def mail_language(account: Account, organisation: Organisation) -> str:
     """The recipient's language: their profile, else the organisation's default."""
     if account.locale in LANGUAGES:
-        return account.locale  # type: ignore[return-value]
+        return account.locale
     return organisation.default_language if organisation.default_language in LANGUAGES else LANGUAGES[0]
 
 
@@ -224,7 +224,7 @@ async def _save(account: Account, fields: Sequence[str]) -> None:
 
 
 async def _organisation_of(account: Account) -> Organisation:
-    return await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
+    return await Organisation.get(id=account.organisation_id)
 
 
 # --- creating ----------------------------------------------------------------

@@ -103,7 +103,7 @@ class AccountOut(BaseModel):
     @classmethod
     def of(cls, account: Account) -> AccountOut:
         return cls(
-            id=account.id, organisation_id=account.organisation_id,  # type: ignore[attr-defined]
+            id=account.id, organisation_id=account.organisation_id,
             role=account.role.value, email=account.email, first_name=account.first_name,
             last_name=account.last_name, status=account.status.value, blocked=account.is_blocked,
             two_factor=account.two_factor_enabled, externally_managed=account.externally_managed,

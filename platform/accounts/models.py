@@ -9,8 +9,12 @@ professionals.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from lotse.platform.organisations.models import Organisation
 
 
 class Role(StrEnum):
@@ -44,7 +48,10 @@ class AccountStatus(StrEnum):
 
 class Account(models.Model):
     id = fields.IntField(primary_key=True)
-    organisation = fields.ForeignKeyField("lotse.Organisation", related_name="accounts", on_delete=fields.RESTRICT)
+    organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
+        "lotse.Organisation", related_name="accounts", on_delete=fields.RESTRICT
+    )
+    organisation_id: int  # the key's column, set by Tortoise
     role = fields.CharEnumField(Role, max_length=20)
     email = fields.CharField(max_length=254, unique=True)  # stored lower-case
     first_name = fields.CharField(max_length=100)
@@ -78,7 +85,10 @@ class Account(models.Model):
     totp_last_step = fields.IntField(null=True)  # refuses a code replayed within its window
     recovery_codes: fields.Field[list[str]] = fields.JSONField(default=list)  # argon2 hashes
 
-    created_by = fields.ForeignKeyField("lotse.Account", related_name=None, null=True, on_delete=fields.SET_NULL)
+    created_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name=None, null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None  # the key's column, set by Tortoise
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
@@ -116,7 +126,10 @@ class Token(models.Model):
     """A single-use link. Only the SHA-256 of the secret is stored."""
 
     id = fields.IntField(primary_key=True)
-    account = fields.ForeignKeyField("lotse.Account", related_name="tokens", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="tokens", on_delete=fields.CASCADE
+    )
+    account_id: int  # the key's column, set by Tortoise
     purpose = fields.CharEnumField(TokenPurpose, max_length=10)
     secret_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField()
@@ -133,7 +146,10 @@ class WebSession(models.Model):
 
     id = fields.IntField(primary_key=True)
     key_hash = fields.CharField(max_length=64, unique=True)
-    account = fields.ForeignKeyField("lotse.Account", related_name="web_sessions", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="web_sessions", on_delete=fields.CASCADE
+    )
+    account_id: int  # the key's column, set by Tortoise
     created_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
     # Password checked, second factor still to come.

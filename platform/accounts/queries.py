@@ -31,7 +31,7 @@ async def get_account_for(
     simply not found.
     """
     account = await Account.get_or_none(id=account_id)
-    if account is None or (not actor.is_system and account.organisation_id != actor.organisation_id):  # type: ignore[attr-defined]
+    if account is None or (not actor.is_system and account.organisation_id != actor.organisation_id):
         raise NotFoundError()
     permission = permission or view_permission(account)
     if not actor.is_system and not await allowed(actor, permission, account):

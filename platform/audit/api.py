@@ -81,7 +81,7 @@ async def list_audit_events(query_args: AuditQuery) -> AuditPageOut:
     organisation = g.get("organisation")
     filters = filters_from_args(
         query_args.model_dump(exclude={"after", "limit"}, exclude_none=True),
-        account.organisation_id,  # type: ignore[attr-defined]
+        account.organisation_id,
         organisation.time_zone if organisation is not None else i18n.DEFAULT_TIME_ZONE,
     )
     page = await read_audit_log(services(), actor(via="api"), filters, query_args.after, query_args.limit)

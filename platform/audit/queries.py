@@ -29,9 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lotse.platform import i18n
 from lotse.platform.accounts.models import Account, Role
-from lotse.platform.accounts.roles import (
-    role_label,  # the audit pages and the dossier call it from here
-)
+from lotse.platform.accounts.roles import role_label
 from lotse.platform.actions import Services, record
 from lotse.platform.audit.models import AuditEvent, AuditType, Outcome
 from lotse.platform.errors import NotPermittedError, ValidationError
@@ -376,7 +374,7 @@ async def _filtered(filters: AuditFilters) -> Any:
             ).values_list("pseudonym", flat=True)
             if not found:
                 return None
-            pseudonym = found[0]
+            pseudonym = str(found[0])
         query = query.filter(client_pseudonym=pseudonym)
     return query
 

@@ -14,6 +14,7 @@ from typing import Any
 from quart import Blueprint, Response, g, request
 
 from lotse.platform import i18n
+from lotse.platform.accounts.roles import role_label
 from lotse.platform.audit.models import AuditType, Outcome
 from lotse.platform.audit.queries import (
     DEFAULT_PAGE_SIZE,
@@ -24,7 +25,6 @@ from lotse.platform.audit.queries import (
     outcome_label,
     read_audit_log,
     require_audit_read,
-    role_label,
 )
 from lotse.platform.errors import ValidationError
 from lotse.platform.web import actor, current_account, render, services, signed_in
@@ -50,7 +50,7 @@ async def index() -> Any:
     assert account is not None
     values = {name: request.args.get(name, "") for name in FILTER_FIELDS}
     try:
-        filters = filters_from_args(request.args, account.organisation_id, _time_zone())  # type: ignore[attr-defined]
+        filters = filters_from_args(request.args, account.organisation_id, _time_zone())
     except ValidationError as error:
         # Nothing is read with half-understood filters; say which field is wrong.
         # Non-admins still get their refusal (audited), not a lesson in filter syntax.
@@ -70,7 +70,7 @@ async def export() -> Any:
     account = current_account()
     assert account is not None
     try:
-        filters = filters_from_args(request.args, account.organisation_id, _time_zone())  # type: ignore[attr-defined]
+        filters = filters_from_args(request.args, account.organisation_id, _time_zone())
     except ValidationError as error:
         await require_audit_read(services(), actor(), "audit.export", AuditType.EXPORT,
                                  {"invalid_filters": sorted(error.fields)})

@@ -103,7 +103,7 @@ def _as(account: Account, actor: Actor) -> Actor:
 
 
 async def _organisation(account: Account) -> Organisation:
-    return await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
+    return await Organisation.get(id=account.organisation_id)
 
 
 async def _mail_link(u: Unit, svc: Services, account: Account, purpose: TokenPurpose) -> None:

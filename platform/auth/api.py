@@ -67,7 +67,7 @@ class Accepted(BaseModel):
 def _account_out(account: Account) -> AccountOut:
     return AccountOut(
         id=account.id, email=account.email, first_name=account.first_name, last_name=account.last_name,
-        role=account.role.value, organisation_id=account.organisation_id,  # type: ignore[attr-defined]
+        role=account.role.value, organisation_id=account.organisation_id,
         language=account.locale, two_factor_enabled=account.two_factor_enabled,
     )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 
@@ -116,7 +117,7 @@ async def _start_call(svc: Services, actor: Actor, conversation: Conversation) -
         )
         members = await ChatParticipant.filter(conversation_id=conversation.id, left_at=None).order_by("id")
         await CallInvitation.bulk_create([
-            CallInvitation(call=call, account_id=m.account_id, invited_by_id=actor.account_id,  # type: ignore[attr-defined]
+            CallInvitation(call=call, account_id=m.account_id, invited_by_id=actor.account_id,
                            invited_at=u.now)
             for m in members
         ])
@@ -135,7 +136,8 @@ async def check_join(svc: Services, actor: Actor, call: Call) -> None:
     if not call.running:
         raise CallEndedError()
     await _video_on(call.organisation_id)
-    stays = await CallAttendance.filter(call_id=call.id, left_at=None).values_list("account_id", flat=True)
+    stays = cast("list[int]", await CallAttendance.filter(call_id=call.id, left_at=None).values_list(
+        "account_id", flat=True))
     if actor.account_id not in stays and len(stays) >= call.cap:
         raise CallFullError(call.cap)
 
@@ -152,7 +154,8 @@ async def do_join_call(svc: Services, actor: Actor, call: Call) -> CallAttendanc
         locked = await Call.filter(id=call.id).select_for_update().first()
         if locked is None or not locked.running:
             raise CallEndedError()
-        stays = await CallAttendance.filter(call_id=call.id, left_at=None).values_list("account_id", flat=True)
+        stays = cast("list[int]", await CallAttendance.filter(call_id=call.id, left_at=None).values_list(
+            "account_id", flat=True))
         if actor.account_id not in stays and len(stays) >= locked.cap:
             raise CallFullError(locked.cap)
         # A second tab or a reconnect closes the earlier stay first.

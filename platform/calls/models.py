@@ -42,7 +42,10 @@ class Call(models.Model):
 
 class CallInvitation(models.Model):
     id = fields.IntField(primary_key=True)
-    call = fields.ForeignKeyField("lotse.Call", related_name="invitations", on_delete=fields.CASCADE)
+    call: fields.ForeignKeyRelation[Call] = fields.ForeignKeyField(
+        "lotse.Call", related_name="invitations", on_delete=fields.CASCADE
+    )
+    call_id: int  # the key's column, set by Tortoise
     account_id = fields.IntField()
     invited_by_id = fields.IntField(null=True)
     invited_at = fields.DatetimeField()
@@ -54,7 +57,10 @@ class CallInvitation(models.Model):
 
 class CallAttendance(models.Model):
     id = fields.IntField(primary_key=True)
-    call = fields.ForeignKeyField("lotse.Call", related_name="attendances", on_delete=fields.CASCADE)
+    call: fields.ForeignKeyRelation[Call] = fields.ForeignKeyField(
+        "lotse.Call", related_name="attendances", on_delete=fields.CASCADE
+    )
+    call_id: int  # the key's column, set by Tortoise
     account_id = fields.IntField(db_index=True)
     joined_at = fields.DatetimeField()
     left_at = fields.DatetimeField(null=True)

@@ -12,7 +12,7 @@ does work on that page, so the conversations view needs no change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from quart import Blueprint, redirect, request, url_for
 
@@ -87,7 +87,8 @@ async def show(call_id: int) -> Any:
     is_manager = await allowed(me, Permission.CALL_MANAGE, call)
     invitable: list[Account] = []
     if is_manager:
-        invited = set(await CallInvitation.filter(call_id=call.id).values_list("account_id", flat=True))
+        invited = set(cast("list[int]", await CallInvitation.filter(call_id=call.id).values_list(
+            "account_id", flat=True)))
         rows = await ChatParticipant.filter(conversation_id=call.conversation_id, left_at=None).select_related(
             "account").order_by("id")
         invitable = [row.account for row in rows if row.account.id not in invited]

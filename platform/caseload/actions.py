@@ -127,7 +127,7 @@ def _client_terms(client: Account) -> list[str]:
 
 
 async def _organisation(account: Account) -> Organisation:
-    return await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
+    return await Organisation.get(id=account.organisation_id)
 
 
 async def add_link(u: Unit, client: Account, professional: Account, kind: LinkKind = LinkKind.TREATING) -> CaseloadLink:
@@ -146,7 +146,7 @@ def _check_linkable(client: Account, professional: Account) -> None:
     if client.role is not Role.CLIENT:
         raise NotFoundError()
     if (
-        professional.organisation_id != client.organisation_id  # type: ignore[attr-defined]
+        professional.organisation_id != client.organisation_id
         or professional.role not in (Role.THERAPIST, Role.SUPERVISOR)
     ):
         raise ValidationError(fields={"professional": _l("Only therapists and supervisors of this organisation can be linked.")})
@@ -215,7 +215,7 @@ async def do_request_link(svc: Services, actor: Actor, client: Account, motivati
 
 async def do_answer_link_request(svc: Services, actor: Actor, request: LinkRequest, *, accept: bool) -> LinkRequest:
     """Accept or reject a link request (the client, in their own account); the professional learns the answer."""
-    client = await Account.get(id=request.client_id)  # type: ignore[attr-defined]
+    client = await Account.get(id=request.client_id)
     action = "caseload.link_request_accept" if accept else "caseload.link_request_reject"
     async with unit(svc, actor, action, Permission.OWN_ACCOUNT, client) as u:
         request = await LinkRequest.get(id=request.id).select_related("professional")
@@ -248,7 +248,7 @@ async def do_answer_link_request(svc: Services, actor: Actor, request: LinkReque
 
 
 async def _close_request_task(u: Unit, request: LinkRequest, status: TaskStatus = TaskStatus.DONE) -> None:
-    for task in await Task.filter(assignee_id=request.client_id, kind=TaskKind.LINK_REQUEST,  # type: ignore[attr-defined]
+    for task in await Task.filter(assignee_id=request.client_id, kind=TaskKind.LINK_REQUEST,
                                   status=TaskStatus.OPEN):
         if task.data.get("link_request_id") == request.id:
             await close_tasks(u, status, id=task.id)

@@ -120,8 +120,8 @@ class LinkOut(BaseModel):
 
 
 def _link_out(link: CaseloadLink) -> LinkOut:
-    return LinkOut(client_id=link.client_id, professional_id=link.professional_id,  # type: ignore[attr-defined]
-                   kind=link.kind.value, created_at=link.created_at)  # type: ignore[arg-type]
+    return LinkOut(client_id=link.client_id, professional_id=link.professional_id,
+                   kind=link.kind.value, created_at=link.created_at)
 
 
 async def _account(account_id: int, field: str) -> Account:
@@ -140,7 +140,7 @@ async def list_professionals(client_id: int) -> ProfessionalsOut:
     client = await queries.open_dossier(services(), _api_actor(), client_id, "professionals")
     people = await queries.professionals_of(client)
     return ProfessionalsOut(client_id=client.id, professionals=[
-        ProfessionalOut(id=p.id, name=p.name, role=p.role.value, kind=p.kind.value)  # type: ignore[arg-type]
+        ProfessionalOut(id=p.id, name=p.name, role=p.role.value, kind=p.kind.value)
         for p in people
     ])
 
@@ -245,9 +245,9 @@ class LinkRequestOut(BaseModel):
 
 def _request_out(link_request: LinkRequest, professional_name: str | None = None) -> LinkRequestOut:
     return LinkRequestOut(
-        id=link_request.id, client_id=link_request.client_id,  # type: ignore[attr-defined]
-        professional_id=link_request.professional_id,  # type: ignore[attr-defined]
-        professional_name=professional_name, status=link_request.status.value,  # type: ignore[arg-type]
+        id=link_request.id, client_id=link_request.client_id,
+        professional_id=link_request.professional_id,
+        professional_name=professional_name, status=link_request.status.value,
         created_at=link_request.created_at, expires_at=link_request.expires_at,
         answered_at=link_request.answered_at,
     )

@@ -148,10 +148,10 @@ async def seed_caseload(
             await do_link_professional(svc, system, who, whom, kind)
 
     tools = {}
-    for kind, title, description, steps in spec.tools:
+    for tool_kind, title, description, steps in spec.tools:
         tool = await Tool.get_or_none(organisation_id=organisation.id, title=title)
         if tool is None:
-            tool = await do_create_tool(svc, system, organisation, kind=kind, title=title,
+            tool = await do_create_tool(svc, system, organisation, kind=tool_kind, title=title,
                                         description=description, steps=steps)
         tools[title] = tool
     clients = {"client": client, "first": first_client, "second": second_client, "shared": shared}

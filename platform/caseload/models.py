@@ -7,8 +7,12 @@ read-only. The creator of a client account is linked automatically.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from lotse.platform.accounts.models import Account
 
 
 class LinkKind(StrEnum):
@@ -18,8 +22,14 @@ class LinkKind(StrEnum):
 
 class CaseloadLink(models.Model):
     id = fields.IntField(primary_key=True)
-    client = fields.ForeignKeyField("lotse.Account", related_name="professional_links", on_delete=fields.CASCADE)
-    professional = fields.ForeignKeyField("lotse.Account", related_name="client_links", on_delete=fields.CASCADE)
+    client: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="professional_links", on_delete=fields.CASCADE
+    )
+    client_id: int  # the key's column, set by Tortoise
+    professional: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="client_links", on_delete=fields.CASCADE
+    )
+    professional_id: int  # the key's column, set by Tortoise
     kind = fields.CharEnumField(LinkKind, max_length=12, default=LinkKind.TREATING)
     created_at = fields.DatetimeField()
 
@@ -42,8 +52,14 @@ class LinkRequest(models.Model):
 
     id = fields.IntField(primary_key=True)
     organisation_id = fields.IntField(db_index=True)
-    client = fields.ForeignKeyField("lotse.Account", related_name="link_requests", on_delete=fields.CASCADE)
-    professional = fields.ForeignKeyField("lotse.Account", related_name="sent_link_requests", on_delete=fields.CASCADE)
+    client: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="link_requests", on_delete=fields.CASCADE
+    )
+    client_id: int  # the key's column, set by Tortoise
+    professional: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="sent_link_requests", on_delete=fields.CASCADE
+    )
+    professional_id: int  # the key's column, set by Tortoise
     status = fields.CharEnumField(LinkRequestStatus, max_length=10, default=LinkRequestStatus.PENDING, db_index=True)
     motivation = fields.TextField(default="")
     created_at = fields.DatetimeField()

@@ -193,7 +193,7 @@ async def professionals_of_many(client_ids: list[int]) -> dict[int, list[LinkedP
     found: dict[int, list[LinkedProfessional]] = {}
     for link in links:
         p: Account = link.professional
-        found.setdefault(link.client_id, []).append(  # type: ignore[attr-defined]
+        found.setdefault(link.client_id, []).append(
             LinkedProfessional(p.id, p.name, p.role, link.kind, p.email))
     for people in found.values():
         people.sort(key=lambda p: (p.kind is not LinkKind.TREATING, p.name))
@@ -267,7 +267,7 @@ async def open_from_outside(svc: Services, actor: Actor, client_id: int, search_
     await require(svc, actor, Permission.CASELOAD_SEARCH_OUTSIDE, organisation, "caseload.open_outside")
     search = await outside_search_for(svc, actor, search_id, client_id, "caseload.open_outside")
     client = await get_client(client_id)
-    if client.organisation_id != organisation.id:  # type: ignore[attr-defined]
+    if client.organisation_id != organisation.id:
         raise NotFoundError()
     await record(svc, actor, "caseload.open_outside", AuditType.EMERGENCY_ACCESS, subject=client,
                  reason=search.reason, details={"search_id": search.id})
@@ -291,7 +291,7 @@ async def contact_history(svc: Services, actor: Actor, client: Account, limit: i
 
     await require(svc, actor, Permission.CLIENT_VIEW, client, "caseload.history")
     await record(svc, actor, "caseload.history", AuditType.READ, subject=client)
-    filters = AuditFilters(organisation_id=client.organisation_id, client=client.pseudonym)  # type: ignore[attr-defined]
+    filters = AuditFilters(organisation_id=client.organisation_id, client=client.pseudonym)
     return await list_events(filters, limit=limit)
 
 
@@ -314,6 +314,6 @@ async def linkable_professionals(client: Account) -> list[Account]:
     """Return the therapists and supervisors of the client's organisation not yet linked to the client."""
     linked = await CaseloadLink.filter(client_id=client.id).values_list("professional_id", flat=True)
     return await Account.filter(
-        organisation_id=client.organisation_id,  # type: ignore[attr-defined]
+        organisation_id=client.organisation_id,
         role__in=[Role.THERAPIST, Role.SUPERVISOR], status=AccountStatus.ACTIVE,
     ).exclude(id__in=list(linked)).order_by("last_name", "first_name")

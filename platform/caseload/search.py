@@ -24,7 +24,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from tortoise import connections
 
@@ -52,8 +52,8 @@ async def index_client(account: Account) -> None:
     """Create or refresh the search entry of a client (call it inside the creating/editing action)."""
     if account.role is not Role.CLIENT:
         return
-    fields = {
-        "organisation_id": account.organisation_id,  # type: ignore[attr-defined]
+    fields: dict[str, Any] = {
+        "organisation_id": account.organisation_id,
         "date_of_birth": account.date_of_birth,
         "text": search_text(account),
     }
@@ -72,7 +72,7 @@ async def reindex_clients(organisation_id: int | None = None) -> int:
     query = Account.filter(role=Role.CLIENT)
     if organisation_id is not None:
         query = query.filter(organisation_id=organisation_id)
-    known = set(await ClientSearchEntry.all().values_list("account_id", flat=True))
+    known = set(cast("list[int]", await ClientSearchEntry.all().values_list("account_id", flat=True)))
     count = 0
     for account in await query:
         if account.id not in known:

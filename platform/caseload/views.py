@@ -257,8 +257,8 @@ async def tools(client_id: int) -> Any:
 
 async def _tools_page(client: Account, status: int = 200, **context: Any) -> Any:
     assignments = await queries.client_tools(services(), actor(), client)
-    taken = {a.tool_id for a in assignments if not a.is_archived}  # type: ignore[attr-defined]
-    catalogue = [t for t in await Tool.filter(organisation_id=client.organisation_id, available=True)  # type: ignore[attr-defined]
+    taken = {a.tool_id for a in assignments if not a.is_archived}
+    catalogue = [t for t in await Tool.filter(organisation_id=client.organisation_id, available=True)
                  .order_by("kind", "title") if t.id not in taken]
     return await _dossier(client.id, "tools", status, client=client, assignments=assignments,
                           catalogue=catalogue, **context)
@@ -270,7 +270,7 @@ async def assign_tool(client_id: int) -> Any:
     form = await form_data()
     client = await queries.get_client(client_id)
     chosen = form.get("tool", "")
-    tool = await Tool.get_or_none(id=int(chosen), organisation_id=client.organisation_id) if chosen.isdigit() else None  # type: ignore[attr-defined]
+    tool = await Tool.get_or_none(id=int(chosen), organisation_id=client.organisation_id) if chosen.isdigit() else None
     try:
         if tool is None:
             raise ValidationError(fields={"tool": _l("Choose a tool.")})
@@ -354,7 +354,7 @@ async def my_history() -> Any:
 @blueprint.app_template_global()
 def role_name(role: Role | str | None) -> str:
     """Return a role in words, in the current language."""
-    from lotse.platform.audit.queries import role_label
+    from lotse.platform.accounts.roles import role_label
 
     return role_label(role.value if isinstance(role, Role) else str(role or ""))
 

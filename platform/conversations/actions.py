@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import cast
 
 from tortoise.expressions import F
 
@@ -79,7 +80,7 @@ async def contact_problem(people: Sequence[Account]) -> LazyText | None:
     if not clients:
         return None
     links = {
-        (link.client_id, link.professional_id)  # type: ignore[attr-defined]
+        (link.client_id, link.professional_id)
         for link in await CaseloadLink.filter(
             client_id__in=[c.id for c in clients], professional_id__in=[p.id for p in professionals]
         )
@@ -104,7 +105,7 @@ async def _members(conversation: Conversation, *, active: bool = True) -> list[C
 
 def _check_people(actor: Actor, people: Iterable[Account]) -> None:
     for person in people:
-        if person.organisation_id != actor.organisation_id:  # type: ignore[attr-defined]
+        if person.organisation_id != actor.organisation_id:
             raise ValidationError(fields={"participants": _l("This person does not work in this organisation.")})
         if not person.is_active:
             raise ValidationError(fields={"participants": _l(
@@ -210,10 +211,10 @@ async def _post(
 
 async def _notify(svc: Services, u: Unit, conversation: Conversation, author: Account) -> None:
     """Mail the participants who are not online "there is a new message": at most hourly, never the text."""
-    members = [m for m in await _members(conversation) if m.account_id != author.id]  # type: ignore[attr-defined]
+    members = [m for m in await _members(conversation) if m.account_id != author.id]
     if not members:
         return
-    online = await presence(svc).online(m.account_id for m in members)  # type: ignore[attr-defined]
+    online = await presence(svc).online(m.account_id for m in members)
     organisation = await Organisation.get(id=conversation.organisation_id)
     for member in members:
         account: Account = member.account
@@ -236,7 +237,7 @@ async def _notify(svc: Services, u: Unit, conversation: Conversation, author: Ac
 
 async def do_edit_message(svc: Services, actor: Actor, message: ChatMessage, body: str) -> ChatMessage:
     """Change a message's text (the manager)."""
-    conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+    conversation = await Conversation.get(id=message.conversation_id)
     async with unit(svc, actor, "conversation.edit_message", Permission.CONVERSATION_MANAGE, conversation) as u:
         fresh = await ChatMessage.get(id=message.id)
         if fresh.removed:
@@ -278,7 +279,7 @@ async def do_add_participant(svc: Services, actor: Actor, conversation: Conversa
 async def _add(u: Unit, conversation: Conversation, person: Account) -> ChatParticipant:
     _check_people(u.actor, [person])
     members = await _members(conversation)
-    if any(m.account_id == person.id for m in members):  # type: ignore[attr-defined]
+    if any(m.account_id == person.id for m in members):
         raise ConflictError("already_participant", _l("%(name)s already takes part in this conversation.",
                                                       name=person.name))
     problem = await contact_problem([*(m.account for m in members), person])
@@ -303,7 +304,7 @@ async def do_remove_participant(svc: Services, actor: Actor, conversation: Conve
     """Remove someone (the manager); their history stays, they post nothing new."""
     async with unit(svc, actor, "conversation.remove_participant", Permission.CONVERSATION_MANAGE,
                     conversation) as u:
-        if person.id == conversation.manager_id:  # type: ignore[attr-defined]
+        if person.id == conversation.manager_id:
             raise ConflictError("manager_cannot_leave", _l(
                 "The manager cannot leave the conversation. Hand over the management first."))
         await _leave(u, conversation, person, removed_by=actor.account_id)
@@ -312,7 +313,7 @@ async def do_remove_participant(svc: Services, actor: Actor, conversation: Conve
 async def do_leave_conversation(svc: Services, actor: Actor, conversation: Conversation) -> None:
     """Leave a conversation; the manager must hand over first."""
     async with unit(svc, actor, "conversation.leave", Permission.CONVERSATION_POST, conversation) as u:
-        if actor.account_id == conversation.manager_id:  # type: ignore[attr-defined]
+        if actor.account_id == conversation.manager_id:
             raise ConflictError("manager_cannot_leave", _l(
                 "The manager cannot leave the conversation. Hand over the management first."))
         person = await Account.get(id=actor.account_id)
@@ -337,14 +338,14 @@ async def do_hand_over(svc: Services, actor: Actor, conversation: Conversation, 
     async with unit(svc, actor, "conversation.hand_over", Permission.CONVERSATION_MANAGE, conversation) as u:
         if successor.role is Role.CLIENT:
             raise ValidationError(fields={"successor": _l("Only a professional can manage a conversation.")})
-        if successor.id == conversation.manager_id:  # type: ignore[attr-defined]
+        if successor.id == conversation.manager_id:
             raise ConflictError("already_manager", _l("%(name)s already manages this conversation.",
                                                       name=successor.name))
         _check_people(actor, [successor])
         members = await _members(conversation)
         clients = [m.account for m in members if m.account.role is Role.CLIENT]
-        linked = set(await CaseloadLink.filter(
-            professional_id=successor.id, client_id__in=[c.id for c in clients]).values_list("client_id", flat=True))
+        linked = set(cast("list[int]", await CaseloadLink.filter(
+            professional_id=successor.id, client_id__in=[c.id for c in clients]).values_list("client_id", flat=True)))
         unlinked = [c for c in clients if c.id not in linked]
         if unlinked:
             names = ", ".join(c.name for c in unlinked)
@@ -354,7 +355,7 @@ async def do_hand_over(svc: Services, actor: Actor, conversation: Conversation, 
                    "%(successor)s is not linked to: %(clients)s.", successor=successor.name, clients=names),
                 data={"clients": [{"id": c.id, "name": c.name} for c in unlinked]},
             )
-        if not any(m.account_id == successor.id for m in members):  # type: ignore[attr-defined]
+        if not any(m.account_id == successor.id for m in members):
             await _add(u, conversation, successor)
         conversation.manager_id = successor.id
         await conversation.save(update_fields=["manager_id"])
@@ -393,7 +394,7 @@ async def do_remove_data_leak(
     confirmed: bool,
 ) -> DataLeakDeletion:
     """Remove a message (or one attachment) that held sensitive data; the app admins get a purge task."""
-    conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+    conversation = await Conversation.get(id=message.conversation_id)
     async with unit(svc, actor, "conversation.leak_remove", Permission.CONVERSATION_LEAK_REMOVE, conversation) as u:
         if not confirmed:
             raise ValidationError(fields={"confirm": _l(

@@ -16,14 +16,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from lotse.platform.accounts.models import Account
 
 
 class Conversation(models.Model):
     id = fields.IntField(primary_key=True)
     organisation_id = fields.IntField(db_index=True)
     subject = fields.CharField(max_length=200)
-    manager = fields.ForeignKeyField("lotse.Account", related_name="managed_conversations", on_delete=fields.RESTRICT)
+    manager: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="managed_conversations", on_delete=fields.RESTRICT
+    )
+    manager_id: int  # the key's column, set by Tortoise
     created_by_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(db_index=True)
     last_message_at = fields.DatetimeField(null=True, db_index=True)
@@ -35,8 +43,14 @@ class Conversation(models.Model):
 
 class ChatParticipant(models.Model):
     id = fields.IntField(primary_key=True)
-    conversation = fields.ForeignKeyField("lotse.Conversation", related_name="participants", on_delete=fields.CASCADE)
-    account = fields.ForeignKeyField("lotse.Account", related_name="conversation_memberships", on_delete=fields.CASCADE)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "lotse.Conversation", related_name="participants", on_delete=fields.CASCADE
+    )
+    conversation_id: int  # the key's column, set by Tortoise
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="conversation_memberships", on_delete=fields.CASCADE
+    )
+    account_id: int  # the key's column, set by Tortoise
     joined_at = fields.DatetimeField()
     left_at = fields.DatetimeField(null=True)
     # The newest message when they left: what a former participant may still read.
@@ -56,9 +70,14 @@ class ChatParticipant(models.Model):
 
 class ChatMessage(models.Model):
     id = fields.IntField(primary_key=True)
-    conversation = fields.ForeignKeyField("lotse.Conversation", related_name="messages", on_delete=fields.CASCADE)
-    author = fields.ForeignKeyField("lotse.Account", related_name="conversation_messages", null=True,
-                                    on_delete=fields.SET_NULL)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "lotse.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    conversation_id: int  # the key's column, set by Tortoise
+    author: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="conversation_messages", null=True, on_delete=fields.SET_NULL
+    )
+    author_id: int | None  # the key's column, set by Tortoise
     body = fields.TextField(default="")
     created_at = fields.DatetimeField()
     edited_at = fields.DatetimeField(null=True)
@@ -77,7 +96,10 @@ class ChatMessage(models.Model):
 
 class ChatAttachment(models.Model):
     id = fields.IntField(primary_key=True)
-    message = fields.ForeignKeyField("lotse.ChatMessage", related_name="attachments", on_delete=fields.CASCADE)
+    message: fields.ForeignKeyRelation[ChatMessage] = fields.ForeignKeyField(
+        "lotse.ChatMessage", related_name="attachments", on_delete=fields.CASCADE
+    )
+    message_id: int  # the key's column, set by Tortoise
     file_key = fields.CharField(max_length=64, unique=True)
     filename = fields.CharField(max_length=200)
     content_type = fields.CharField(max_length=100)

@@ -57,11 +57,11 @@ async def list_conversations(actor: Actor) -> list[ConversationRow]:
     memberships = await ChatParticipant.filter(account_id=actor.account_id).select_related("conversation")
     if not memberships:
         return []
-    ids = [m.conversation_id for m in memberships]  # type: ignore[attr-defined]
+    ids = [m.conversation_id for m in memberships]
     people: dict[int, list[str]] = {}
     for row in await ChatParticipant.filter(conversation_id__in=ids, left_at=None).select_related("account"):
-        if row.account_id != actor.account_id:  # type: ignore[attr-defined]
-            people.setdefault(row.conversation_id, []).append(row.account.name)  # type: ignore[attr-defined]
+        if row.account_id != actor.account_id:
+            people.setdefault(row.conversation_id, []).append(row.account.name)
     rows = []
     for member in memberships:
         conversation: Conversation = member.conversation
@@ -116,7 +116,7 @@ def message_json(message: ChatMessage, attachments: list[ChatAttachment]) -> dic
     removed = message.removed
     return {
         "id": message.id,
-        "author_id": message.author_id,  # type: ignore[attr-defined]
+        "author_id": message.author_id,
         "author_name": message.author.name if message.author is not None else "",
         "body": "" if removed else message.body,
         "created_at": _iso(message.created_at),
@@ -132,24 +132,24 @@ def message_json(message: ChatMessage, attachments: list[ChatAttachment]) -> dic
 async def conversation_state(actor: Actor, conversation: Conversation) -> dict[str, Any]:
     """Return the conversation as its reader sees it (see the module docstring); access checked by the caller."""
     members = await ChatParticipant.filter(conversation_id=conversation.id).select_related("account").order_by("id")
-    me = next((m for m in members if m.account_id == actor.account_id), None)  # type: ignore[attr-defined]
+    me = next((m for m in members if m.account_id == actor.account_id), None)
     messages = ChatMessage.filter(conversation_id=conversation.id).select_related("author")
     if me is not None and me.visible_up_to is not None:
         messages = messages.filter(id__lte=me.visible_up_to)
     rows = await messages.order_by("id")
     attachments: dict[int, list[ChatAttachment]] = {}
     for attachment in await ChatAttachment.filter(message_id__in=[m.id for m in rows]):
-        attachments.setdefault(attachment.message_id, []).append(attachment)  # type: ignore[attr-defined]
+        attachments.setdefault(attachment.message_id, []).append(attachment)
     return {
         "id": conversation.id,
         "subject": conversation.subject,
-        "manager_id": conversation.manager_id,  # type: ignore[attr-defined]
+        "manager_id": conversation.manager_id,
         "me": actor.account_id,
         "active": me is not None and me.left_at is None,
         "deleted": False,
         "participants": {
-            str(m.account_id): {  # type: ignore[attr-defined]
-                "id": m.account_id, "name": m.account.name, "role": m.account.role.value,  # type: ignore[attr-defined]
+            str(m.account_id): {
+                "id": m.account_id, "name": m.account.name, "role": m.account.role.value,
                 "active": m.left_at is None, "last_read_id": m.last_read_id,
             }
             for m in members
@@ -180,7 +180,7 @@ async def attachment_for_download(svc: Services, actor: Actor, attachment_id: in
     if attachment is None or attachment.removed or attachment.message.removed:
         raise NotFoundError()
     message: ChatMessage = attachment.message
-    conversation = await open_conversation(svc, actor, message.conversation_id, audit=False)  # type: ignore[attr-defined]
+    conversation = await open_conversation(svc, actor, message.conversation_id, audit=False)
     member = await ChatParticipant.get(conversation_id=conversation.id, account_id=actor.account_id)
     if member.visible_up_to is not None and message.id > member.visible_up_to:
         raise NotFoundError()

@@ -218,8 +218,8 @@ async def _file_data(
     if current["writer"] is None:
         if not data and not current["raw"]:
             return  # an empty file input
-        current["writer"] = store.open_writer()
-        written.append(current["writer"])
+        opened = current["writer"] = store.open_writer()
+        written.append(opened)
     writer: FileWriter = current["writer"]
     if writer.size + len(data) > limits.per_file:
         raise attachment_too_large(limits.per_file)

@@ -52,7 +52,7 @@ async def _person(account_id: str | int | None) -> Account:
         person = await Account.get_or_none(id=int(account_id or 0))
     except ValueError:
         person = None
-    if person is None or person.organisation_id != current_account().organisation_id:  # type: ignore[attr-defined,union-attr]
+    if person is None or person.organisation_id != current_account().organisation_id:  # type: ignore[union-attr]
         raise NotFoundError()
     return person
 

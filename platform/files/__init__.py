@@ -16,4 +16,4 @@ def file_store(svc: Services) -> FileStore:
         from lotse.platform.files.store import LocalFileStore
 
         store = svc.extras["files"] = LocalFileStore(svc.settings.files_dir)
-    return store  # type: ignore[no-any-return]
+    return store

@@ -39,7 +39,9 @@ class FileStore(Protocol):
         """Start writing a new file under a fresh random key."""
         ...
 
-    async def read(self, key: str) -> AsyncIterator[bytes]:
+    # Not ``async def``: an implementation is an async generator, which a
+    # caller iterates without awaiting (``async for chunk in store.read(key)``).
+    def read(self, key: str) -> AsyncIterator[bytes]:
         """Yield the bytes of a stored file in chunks."""
         ...
 

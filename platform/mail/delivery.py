@@ -183,8 +183,9 @@ def build_message(row: OutboxMessage, settings: Settings, now: datetime) -> Emai
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
     """Return the wait after the ``attempts``-th failure: 1, 2, 4, ... minutes up to an hour, minus jitter."""
-    base = min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
-    return base * (rng or random).uniform(0.75, 1.0)
+    base = min(FIRST_RETRY * (1 << max(0, attempts - 1)), MAX_RETRY)
+    factor: float = (rng or random).uniform(0.75, 1.0)
+    return base * factor
 
 
 class State(StrEnum):
@@ -317,7 +318,7 @@ async def _record_give_up(svc: Services, row: OutboxMessage, attempts: int, erro
     subject = await Account.get_or_none(id=row.account_id) if row.account_id else None
     organisation_id = row.organisation_id
     if organisation_id is None and subject is not None:
-        organisation_id = subject.organisation_id  # type: ignore[attr-defined]
+        organisation_id = subject.organisation_id
     await record(
         svc, Actor.system(via="job").with_(organisation_id=organisation_id), "mail.give_up", AuditType.UPDATE,
         subject=subject, outcome=Outcome.FAILED, reason=error,

@@ -57,7 +57,7 @@ async def add_task(
     """Write a task inside the running unit ``u``; exactly one of ``assignee`` / ``assignee_role``."""
     if (assignee is None) == (assignee_role is None):
         raise ValidationError(fields={"assignee": _l("Choose a person or a role to assign the task to.")})
-    if assignee is not None and assignee.organisation_id != organisation_id:  # type: ignore[attr-defined]
+    if assignee is not None and assignee.organisation_id != organisation_id:
         raise ValidationError(fields={"assignee": _l("This person does not work in this organisation.")})
     task = await Task.create(
         organisation_id=organisation_id, assignee=assignee, assignee_role=assignee_role, client=client,
@@ -97,9 +97,9 @@ async def do_create_task(
     subject: Account | Organisation | None = client
     if subject is None and actor.organisation_id is not None:
         subject = await Organisation.get_or_none(id=actor.organisation_id)
-    organisation_id = actor.organisation_id or (client.organisation_id if client else None)  # type: ignore[attr-defined]
+    organisation_id = actor.organisation_id or (client.organisation_id if client else None)
     if organisation_id is None and assignee is not None:
-        organisation_id = assignee.organisation_id  # type: ignore[attr-defined]
+        organisation_id = assignee.organisation_id
     if organisation_id is None:
         raise ValidationError(fields={"assignee": _l("Choose a person or a role to assign the task to.")})
     async with unit(svc, actor, "task.create", Permission.TASK_CREATE, subject) as u:
@@ -129,6 +129,6 @@ async def do_complete_task(svc: Services, actor: Actor, task: Task) -> Task:
         if fresh.kind in ANSWERED_ELSEWHERE:
             raise ConflictError("task_needs_answer", _l("Answer the request: accept or reject it."))
         await close_tasks(u, id=task.id)
-        client = await Account.get_or_none(id=fresh.client_id) if fresh.client_id else None  # type: ignore[attr-defined]
+        client = await Account.get_or_none(id=fresh.client_id) if fresh.client_id else None
         u.audit(AuditType.UPDATE, subject=client, details={"task_id": task.id, "kind": fresh.kind.value})
     return await Task.get(id=task.id)

@@ -45,9 +45,9 @@ class TaskOut(BaseModel):
     def of(cls, task: Task) -> TaskOut:
         return cls(
             id=task.id, kind=task.kind.value, status=task.status.value, text=str(describe_task(task)),
-            note=task.note, assignee_id=task.assignee_id,  # type: ignore[attr-defined]
+            note=task.note, assignee_id=task.assignee_id,
             assignee_role=task.assignee_role.value if task.assignee_role else None,
-            client_id=task.client_id, due_at=task.due_at, created_at=task.created_at,  # type: ignore[attr-defined]
+            client_id=task.client_id, due_at=task.due_at, created_at=task.created_at,
             completed_at=task.completed_at,
         )
 

@@ -9,11 +9,14 @@ it reads in the language of whoever looks at it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields, models
 
 from lotse.platform.accounts.models import Role
+
+if TYPE_CHECKING:
+    from lotse.platform.accounts.models import Account
 
 
 class TaskKind(StrEnum):
@@ -35,9 +38,15 @@ class TaskStatus(StrEnum):
 class Task(models.Model):
     id = fields.IntField(primary_key=True)
     organisation_id = fields.IntField(db_index=True)
-    assignee = fields.ForeignKeyField("lotse.Account", related_name="tasks", null=True, on_delete=fields.CASCADE)
+    assignee: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="tasks", null=True, on_delete=fields.CASCADE
+    )
+    assignee_id: int | None  # the key's column, set by Tortoise
     assignee_role = fields.CharEnumField(Role, max_length=20, null=True)
-    client = fields.ForeignKeyField("lotse.Account", related_name="client_tasks", null=True, on_delete=fields.CASCADE)
+    client: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="client_tasks", null=True, on_delete=fields.CASCADE
+    )
+    client_id: int | None  # the key's column, set by Tortoise
     kind = fields.CharEnumField(TaskKind, max_length=32)
     status = fields.CharEnumField(TaskStatus, max_length=10, default=TaskStatus.OPEN, db_index=True)
     note = fields.TextField(default="")   # free text a professional typed; never translated

@@ -65,7 +65,7 @@ async def do_assign_tool(
 ) -> ToolAssignment:
     """Give a client a tool from the catalogue, supervised by the actor or another linked therapist."""
     async with unit(svc, actor, "tool.assign", Permission.TOOL_ASSIGN, client) as u:
-        if tool.organisation_id != client.organisation_id or not tool.available:  # type: ignore[attr-defined]
+        if tool.organisation_id != client.organisation_id or not tool.available:
             raise NotFoundError()
         supervisor_id = supervisor.id if supervisor is not None else actor.account_id
         if not await CaseloadLink.filter(client_id=client.id, professional_id=supervisor_id,

@@ -9,8 +9,13 @@ stay visible in the dossier, apart from the active ones.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from lotse.platform.accounts.models import Account
+    from lotse.platform.organisations.models import Organisation
 
 
 class ToolKind(StrEnum):
@@ -24,7 +29,10 @@ class Tool(models.Model):
     """One entry of an organisation's catalogue (titles are the organisation's own content)."""
 
     id = fields.IntField(primary_key=True)
-    organisation = fields.ForeignKeyField("lotse.Organisation", related_name="tools", on_delete=fields.CASCADE)
+    organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
+        "lotse.Organisation", related_name="tools", on_delete=fields.CASCADE
+    )
+    organisation_id: int  # the key's column, set by Tortoise
     kind = fields.CharEnumField(ToolKind, max_length=16)
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
@@ -39,11 +47,18 @@ class Tool(models.Model):
 
 class ToolAssignment(models.Model):
     id = fields.IntField(primary_key=True)
-    tool = fields.ForeignKeyField("lotse.Tool", related_name="assignments", on_delete=fields.CASCADE)
-    client = fields.ForeignKeyField("lotse.Account", related_name="tool_assignments", on_delete=fields.CASCADE)
-    supervisor = fields.ForeignKeyField(
+    tool: fields.ForeignKeyRelation[Tool] = fields.ForeignKeyField(
+        "lotse.Tool", related_name="assignments", on_delete=fields.CASCADE
+    )
+    tool_id: int  # the key's column, set by Tortoise
+    client: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="tool_assignments", on_delete=fields.CASCADE
+    )
+    client_id: int  # the key's column, set by Tortoise
+    supervisor: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "lotse.Account", related_name="supervised_tools", null=True, on_delete=fields.SET_NULL
     )
+    supervisor_id: int | None  # the key's column, set by Tortoise
     steps_done = fields.IntField(default=0)
     assigned_at = fields.DatetimeField()
     assigned_by_id = fields.IntField(null=True)

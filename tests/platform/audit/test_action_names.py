@@ -130,8 +130,7 @@ def test_a_recorded_name_is_described_and_an_unknown_one_stays_raw():
 def test_roles_are_named_from_one_table(role, language, words):
     from lotse.platform import i18n
     from lotse.platform.accounts.models import Role
-    from lotse.platform.accounts.roles import ROLE_NAMES
-    from lotse.platform.audit.queries import role_label
+    from lotse.platform.accounts.roles import ROLE_NAMES, role_label
 
     token = i18n.current_locale.set(language)
     try:
