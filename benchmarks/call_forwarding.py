@@ -11,10 +11,23 @@ subscriber hop, measured on one machine with one monotonic clock.
 Reported per room: server CPU (cores), CPU per forwarded stream-second,
 video frames delivered vs sent, hop latency p50/p99, the server's event-loop
 lag, and for the baseline (aiortc's MediaRelay: decode once, encode per
-subscriber) the same CPU figures and the ratio.
+subscriber) the same CPU figures and the ratio. Each hop is also broken down
+into four legs from per-frame records (the clients' send loop and the
+server's ``--trace-frames``): publisher (track → last packet on the wire),
+server in (→ frame complete in the server: socket wait and receive path),
+server out (→ its last packet to this subscriber on the wire) and subscriber
+(→ complete in the subscriber's tap); the medians, and where the slowest 1 %
+of hops spent their time.
+
+``--model`` says when publishers send keyframes. ``independent`` (the
+default, and what the target is judged on): each publisher starts at its own
+random place in the clip, so keyframes come at independent moments, as
+browsers send them (on their own clock, on join, on loss). ``in-step``: all
+start at frame 0, so every two seconds all twelve keyframes reach the server
+at the same moment: the worst case, reported alongside.
 
     python benchmarks/call_forwarding.py [--quick] [--sizes 2,6,12] [--relay-sizes 2,3]
-        [--duration S] [--client-processes 2] [--json out.json]
+        [--model independent|in-step] [--duration S] [--client-processes 2] [--json out.json]
 
 The client peers run in ``--client-processes`` worker processes (default 2),
 so that twelve of them do not share one event loop; the server's CPU is its

@@ -184,6 +184,7 @@ class CallClient:
         """Offer, join, apply the answer; raise :class:`MediaError` if refused."""
         self.signalling = signalling
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        tap.read_in_batches(self.pc)
         description = self.pc.localDescription
         senders = {}
         for transceiver in self.pc.getTransceivers():

@@ -462,6 +462,7 @@ class Room:
                 self._spawn(self._remove(participant, LeaveReason.DISCONNECTED))
 
         await pc.setLocalDescription(await pc.createAnswer())
+        tap.read_in_batches(pc)
         if self.settings.receive_buffer:
             tap.enlarge_receive_buffers(pc, self.settings.receive_buffer)
         description = pc.localDescription

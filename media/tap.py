@@ -907,6 +907,70 @@ def _count_transport_bytes(dtls: Any, sent_bytes: int, packets: int) -> None:
     dtls._RTCDtlsTransport__tx_packets += packets
 
 
+# Datagrams read from one socket per event-loop iteration at most.
+READ_BATCH: Final = 64
+
+
+def read_in_batches(pc: RTCPeerConnection, batch: int = READ_BATCH) -> int:
+    """Make the connection's UDP sockets read every waiting datagram per loop iteration; return how many.
+
+    asyncio's datagram transport reads one datagram each time the loop finds
+    its socket readable, that is one per socket per loop iteration: a
+    keyframe (50-100 packets from one publisher) then takes as many
+    iterations to come in, each as long as whatever else the loop does, and
+    a busy loop falls behind its sockets for good. Reading up to ``batch`` at
+    once lets the DTLS transport's task take them all in one step. Call once
+    the ICE candidates are gathered (after ``setLocalDescription``).
+    """
+    changed = 0
+    for transport in _udp_transports(pc):
+        if getattr(transport, "_lotse_batched", False):
+            continue
+        needed = ("_sock", "_sock_fd", "_loop", "_protocol", "_conn_lost", "max_size", "_read_ready")
+        if not all(hasattr(transport, name) for name in needed):
+            logger.warning("not an asyncio selector datagram transport; reading one datagram per iteration")
+            continue
+        read_ready = functools.partial(_read_batch, transport, batch)
+        transport._read_ready = read_ready  # resume_reading() registers this one again
+        transport._loop._add_reader(transport._sock_fd, read_ready)
+        transport._lotse_batched = True
+        changed += 1
+    return changed
+
+
+def _read_batch(transport: Any, batch: int) -> None:
+    """asyncio's ``_SelectorDatagramTransport._read_ready``, for up to ``batch`` datagrams."""
+    sock, protocol, size = transport._sock, transport._protocol, transport.max_size
+    for _ in range(batch):
+        if transport._conn_lost:
+            return
+        try:
+            data, addr = sock.recvfrom(size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            protocol.error_received(exc)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal read error on datagram transport")
+            return
+        protocol.datagram_received(data, addr)
+
+
+def _udp_transports(pc: RTCPeerConnection) -> list[Any]:
+    transports: dict[int, Any] = {}
+    for transceiver in pc.getTransceivers():
+        ice_transport = transceiver.receiver.transport.transport
+        connection = getattr(ice_transport.iceGatherer, "_connection", None)
+        for protocol in getattr(connection, "_protocols", ()):
+            transport = getattr(protocol, "transport", None)
+            if transport is not None:
+                transports[id(transport)] = transport
+    return list(transports.values())
+
+
 def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = 1 << 20) -> int:
     """Raise SO_RCVBUF on the connection's UDP sockets; return how many were changed.
 

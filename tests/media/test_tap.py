@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
+import socket
 import threading
 
 import aiortc
@@ -363,3 +364,34 @@ def test_a_datagram_the_socket_refuses_goes_through_the_transport() -> None:
     assert (full._sock.sent, full.sent) == ([], [b"x"])
     # Something already queued in the transport: keep the order, go through it.
     assert (queued._sock.sent, queued.sent) == ([], [b"x"])
+
+
+async def test_a_connections_sockets_read_every_waiting_datagram_at_once() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        transports = tap._udp_transports(pc)
+        assert transports
+        assert tap.read_in_batches(pc, batch=3) == len(transports)
+        assert tap.read_in_batches(pc) == 0  # once is enough
+        transport = transports[0]
+        protocol = transport._protocol
+        received: list[bytes] = []
+        transport._protocol = type("Protocol", (), {"datagram_received": lambda self, data, addr: received.append(data)})()
+        transport._loop._remove_reader(transport._sock_fd)  # the test calls the reader itself
+        try:
+            address = transport.get_extra_info("sockname")
+            with socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for i in range(5):
+                    sender.sendto(b"%d" % i, address[:2])
+                await asyncio.sleep(0.05)
+                transport._read_ready()  # what the loop calls when the socket is readable
+                assert received == [b"0", b"1", b"2"]  # a batch per call
+                transport._read_ready()
+                assert received == [b"0", b"1", b"2", b"3", b"4"]
+        finally:
+            transport._protocol = protocol
+            transport._loop._add_reader(transport._sock_fd, transport._read_ready)
+    finally:
+        await pc.close()
