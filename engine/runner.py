@@ -306,7 +306,6 @@ class Event(NamedTuple):
 _new_tuple = tuple.__new__
 _new_object = object.__new__
 _new_frame = partial(tuple.__new__, Frame)
-_make_history_entry = row_maker(HistoryEntry)
 _make_execution = row_maker(Execution)
 _make_visit = row_maker(Visit)
 _make_frames = rows_maker(Frame)
@@ -635,14 +634,6 @@ class _Work:
         return [_make_execution(row) for row in self.executions]
 
 
-class _HistoryEntries(dict[tuple[int, str, str, bool], HistoryEntry]):
-    """History entries by (visit, flow id, step, auto), each built the first time it is looked up."""
-
-    def __missing__(self, key: tuple[int, str, str, bool]) -> HistoryEntry:
-        entry = self[key] = _make_history_entry(key)
-        return entry
-
-
 class _Stuck(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -661,7 +652,7 @@ class Runner:
         self.renderer = renderer or Renderer(self.evaluator)
         self._facts_needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self._returnable: dict[int, tuple[Flow, frozenset[str]]] = {}
-        self._history_entries = _HistoryEntries()
+        self._history_tables: dict[str, _HistoryTable] = {}
 
     # -- public API --------------------------------------------------------
 
@@ -1163,12 +1154,14 @@ class Runner:
             return self.renderer.html(english.replace("{{", "{ {").replace("}}", "} }"), inline=inline)
 
     def _history(self, work: _Work, flows: Mapping[int, Flow]) -> tuple[HistoryEntry, ...]:
-        # History entries are immutable and the same from one step to the next, so they are
-        # shared between calls (and sessions) instead of being built anew for every visit.
-        entries = self._history_entries
-        if len(entries) > 100_000:
-            entries.clear()
-        # The same choice of visits as _returnable_visits. Keys are (visit, flow id, step, auto).
+        # History entries are immutable and the same from one step to the next, so they are shared
+        # between calls (and sessions) instead of being built anew for every visit: the table of a
+        # flow holds, by visit and step, the entry without and with ``auto``, looked up without
+        # building a key per visit.
+        tables = self._history_tables
+        if len(tables) > 1000:
+            tables.clear()
+        # The same choice of visits as _returnable_visits.
         visits = work.visits[:-1]
         frames = work.frames
         if len(frames) == 1:
@@ -1176,15 +1169,24 @@ class Runner:
             if root is None:
                 return ()
             steps, flow_id = self._returnable_steps(root), frames[0].flow_id
-            return tuple([entries[i, flow_id, row[1], row[3]] for i, row in enumerate(visits) if row[1] in steps])
+            table = _history_table(tables, flow_id, len(visits))
+            return tuple([
+                (table[i].get(row[1]) or _history_pair(table, i, flow_id, row[1]))[row[3]]
+                for i, row in enumerate(visits)
+                if row[1] in steps
+            ])  # fmt: skip
         flow_ids = [frame.flow_id for frame in frames]
-        by_frame = {frame: self._returnable_steps(flow) for frame, flow in flows.items()}
-        empty: frozenset[str] = frozenset()
-        return tuple([
-            entries[i, flow_ids[row[0]], row[1], row[3]]
-            for i, row in enumerate(visits)
-            if row[1] in by_frame.get(row[0], empty)
-        ])  # fmt: skip
+        by_frame = {
+            frame: (self._returnable_steps(flow), flow_ids[frame], _history_table(tables, flow_ids[frame], len(visits)))
+            for frame, flow in flows.items()
+        }  # fmt: skip
+        history: list[HistoryEntry] = []
+        for i, (frame, step, _at, auto, _manual, _via) in enumerate(visits):
+            found = by_frame.get(frame)
+            if found is not None and step in found[0]:
+                steps, flow_id, table = found
+                history.append((table[i].get(step) or _history_pair(table, i, flow_id, step))[auto])
+        return tuple(history)
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
         here = work.here
@@ -1271,6 +1273,24 @@ class Runner:
                 )
         # Branch or sub-flow steps are never shown: only a stuck session ends here.
         return EndView(**common, text="", outcome=work.outcome or Outcome.NOT_RESOLVED)
+
+
+_HistoryTable = list[dict[str, tuple[HistoryEntry, HistoryEntry]]]
+
+
+def _history_table(tables: dict[str, _HistoryTable], flow_id: str, visits: int) -> _HistoryTable:
+    """Return the shared history entries of a flow, by visit then step, with room for ``visits`` visits."""
+    table = tables.get(flow_id)
+    if table is None:
+        table = tables[flow_id] = []
+    if len(table) < visits:
+        table.extend({} for _ in range(visits - len(table)))
+    return table
+
+
+def _history_pair(table: _HistoryTable, visit: int, flow_id: str, step: str) -> tuple[HistoryEntry, HistoryEntry]:
+    made = table[visit][step] = (HistoryEntry(visit, flow_id, step, False), HistoryEntry(visit, flow_id, step, True))
+    return made
 
 
 _V = TypeVar("_V", bound=View)

@@ -16,6 +16,7 @@ from lotse.engine.checks import check_flow
 from lotse.engine.expressions import Evaluator
 from lotse.engine.loader import load_flow
 from lotse.engine.local import DictFlows, FakeClock, RecordingExecutor, StaticFacts
+from lotse.engine.model import Flow, StepType
 from lotse.engine.ports import ActionResult, Ports
 from lotse.engine.runner import (
     Back,
@@ -35,6 +36,7 @@ from lotse.engine.views import (
     ConfirmView,
     EndView,
     FormView,
+    HistoryEntry,
     InfoView,
     QuestionView,
 )
@@ -136,6 +138,17 @@ def _inputs_for(view: AnyView, draw: Any) -> UserInput:
     raise AssertionError(view)  # pragma: no cover
 
 
+def _expected_history(state: SessionState, flows: dict[str, Flow]) -> tuple[HistoryEntry, ...]:
+    """The back-history as the view's docs say it: every earlier visit of a step one can return to."""
+    found = []
+    for index, visit in enumerate(state.visits[:-1]):
+        flow = flows.get(state.frames[visit.frame].flow_id)
+        step = flow.step(visit.step) if flow else None
+        if flow and step and step.type not in (StepType.BRANCH, StepType.SUBFLOW, StepType.END):
+            found.append(HistoryEntry(index, flow.id, visit.step, visit.auto))
+    return tuple(found)
+
+
 @SETTINGS
 @given(st.data())
 def test_random_walks_end_or_wait_for_input(data: st.DataObject) -> None:
@@ -149,7 +162,8 @@ def test_random_walks_end_or_wait_for_input(data: st.DataObject) -> None:
 
     facts = StaticFacts({"account.state": data.draw(st.sampled_from(["recent", "dormant", "deactivated", "missing", None])),
                          "org.setting": data.draw(st.booleans())})  # fmt: skip
-    ports = Ports(RecordingExecutor(CATALOGUE, respond), facts, DictFlows({"login-help": load("login-help")}), FakeClock())
+    login_help = load("login-help")
+    ports = Ports(RecordingExecutor(CATALOGUE, respond), facts, DictFlows({"login-help": login_help}), FakeClock())
 
     async def walk() -> None:
         runner = Runner(EVALUATOR)
@@ -162,5 +176,6 @@ def test_random_walks_end_or_wait_for_input(data: st.DataObject) -> None:
             assert isinstance(view, InfoView | QuestionView | FormView | ChecklistView | ConfirmView)
             state = SessionState.from_dict(state.to_dict())
             state, view = await runner.advance(flow, state, _inputs_for(view, data.draw), ports)
+            assert view.history == _expected_history(state, {flow.id: flow, "login-help": login_help})
 
     asyncio.run(walk())
