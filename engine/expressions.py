@@ -104,7 +104,10 @@ def escape_markdown(value: Any) -> str:
     """Escape a value inserted into Markdown so that it shows exactly as written."""
     if value is None or isinstance(value, Undefined):
         return ""
-    text = html.escape(str(value), quote=True)
+    text = str(value)
+    if text.isalnum() or text.replace(" ", "").isalnum():
+        return text  # letters, digits and spaces: nothing to escape (the common case of a name or a word)
+    text = html.escape(text, quote=True)
     # Exactly the characters the markdown package lets a backslash escape.
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
     return _LINE_BREAK.sub(" ", text) if "\n" in text else text
@@ -512,7 +515,7 @@ class Evaluator:
             if whole is not None:
                 return self.evaluate(whole.group("expr").strip(), context)
             return self.text(source, context, markdown=False)
-        if isinstance(source, Mapping):
+        if type(source) is dict or isinstance(source, Mapping):  # (a dict skips the slower ABC check)
             return {key: self.value(item, context) for key, item in source.items()}
         if isinstance(source, list | tuple):
             return [self.value(item, context) for item in source]

@@ -561,14 +561,15 @@ class _Work:
     def __init__(self, state: SessionState) -> None:
         self.state = state
         self.frames = list(state.frames)
+        stored = state.__dict__  # the rows as stored (see _Entries)
         # Visits as stored (rows) but the current one, which the runner reads by name and replaces.
-        self.visits: list[Sequence[Any]] = list(_rows(state, "visits"))
+        self.visits: list[Sequence[Any]] = list(stored["_visits_rows"])
         if self.visits and type(self.visits[-1]) is not Visit:
             self.visits[-1] = _make_visit(self.visits[-1])
         # Rows as stored (JSON lists) or entries, read by position: see _Entries.
-        self.records: list[Sequence[Any]] = list(_rows(state, "records"))
-        self.executions: list[Sequence[Any]] = list(_rows(state, "executions"))
-        self.transcript: list[Sequence[Any]] = list(_rows(state, "transcript"))
+        self.records: list[Sequence[Any]] = list(stored["_records_rows"])
+        self.executions: list[Sequence[Any]] = list(stored["_executions_rows"])
+        self.transcript: list[Sequence[Any]] = list(stored["_transcript_rows"])
         self.outcome = state.outcome
         self.notices: list[Notice] = []
         self.problems: list[Problem] = []
@@ -792,7 +793,7 @@ class Runner:
             if ref is None:
                 continue
             try:
-                args = self.evaluator.value(dict(ref.args), context)
+                args = self.evaluator.value(ref.args, context)
             except ExpressionError as error:
                 self._note_problem(work, flow, step.id, f"the arguments of fact '{name}' failed: {error.message}")
                 continue
@@ -935,7 +936,7 @@ class Runner:
         key = f"{work.state.session_id}:{here.frame}:{step.id}:{runs}"
         started = ports.clock.now()  # formatted only where it is written (a retry, or arguments that failed)
         try:
-            args = self.evaluator.value(dict(step.args), context)
+            args = self.evaluator.value(step.args, context)
             result = None
         except ExpressionError as error:
             args = {}
@@ -1089,7 +1090,7 @@ class Runner:
             raise _Stuck("sub-flows nested too deeply")
         context = await self._context(work, flows, ports)
         try:
-            inputs = self.evaluator.value(dict(step.inputs), context)
+            inputs = self.evaluator.value(step.inputs, context)
         except ExpressionError as error:
             raise _Stuck(f"the inputs of sub-flow '{step.flow}' failed: {error.message}") from None
         index = len(work.frames)
@@ -1144,7 +1145,7 @@ class Runner:
               *, inline: bool = False) -> str:  # fmt: skip
         if not english:
             return ""
-        source = self._text(work, flow, key, english, ports)
+        source = english if ports.translations is None else self._text(work, flow, key, english, ports)
         try:
             return self.renderer.render(source, context, inline=inline)
         except ExpressionError as error:
@@ -1217,11 +1218,11 @@ class Runner:
             case InfoStep():
                 return _new_view(InfoView, common, text=self._html(work, flow, f"{key}/text", step.text, context, ports))
             case QuestionStep():
-                options = tuple(
+                options = tuple([
                     OptionView(o.id, self._html(work, flow, f"{key}/{o.id}/label", o.label, context, ports, inline=True))
                     for o in step.options
-                    if self._visible(work, flow, step, o.when, context)
-                )
+                    if o.when is None or self._visible(work, flow, step, o.when, context)
+                ])  # fmt: skip
                 suggested = self._auto_answer(work, flow, step, step.answer, context) if step.answer else None
                 if suggested is not None:
                     common["notices"] = (
@@ -1255,12 +1256,12 @@ class Runner:
                                      items=items)  # fmt: skip
             case ActionStep():
                 try:
-                    args = self.evaluator.value(dict(step.args), context)
+                    args = self.evaluator.value(step.args, context)
                 except ExpressionError:
                     args = {}
-                previous = tuple(
+                previous = tuple([
                     _already_ran(_make_execution(e)) for e in work.executions if e[1] == here.frame and e[3] == step.id
-                )
+                ])  # fmt: skip
                 confirm = step.confirm or f"Run {step.action}?"
                 return _new_view(
                     ConfirmView,

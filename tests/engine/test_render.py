@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import html
+import re
 
-from lotse.engine.expressions import Evaluator
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lotse.engine.expressions import Evaluator, escape_markdown
 from lotse.engine.render import Renderer
 
 
@@ -36,3 +41,20 @@ def test_editor_markdown_is_sanitised() -> None:
 
 def test_inline_labels_have_no_paragraph() -> None:
     assert Renderer(Evaluator()).render("Yes, *really*", {}, inline=True) == "Yes, <em>really</em>"
+
+
+def _escaped_in_full(value: object) -> str:
+    # escape_markdown without its shortcut for letters, digits and spaces.
+    text = html.escape(str(value), quote=True)
+    text = re.sub(r"([\\`*_{}\[\]()#+\-.!])", r"\\\1", text)
+    return re.sub(r"\s*\n\s*", " ", text)
+
+
+@given(st.one_of(st.text(), st.text(alphabet="ab 1é_*\n<&"), st.integers(), st.floats(), st.booleans()))
+def test_escaping_with_and_without_the_shortcut_agree(value: object) -> None:
+    assert escape_markdown(value) == _escaped_in_full(value)
+
+
+@pytest.mark.parametrize("value", ["Eva", "Eva Jansen", "Zoë 2", "x_y", "a.b", "a\nb", " "])
+def test_escaping_plain_words(value: str) -> None:
+    assert escape_markdown(value) == _escaped_in_full(value)
