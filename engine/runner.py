@@ -687,8 +687,10 @@ class Runner:
             user=dict(user or {}),
             org=dict(org or {}),
             frames=(Frame(flow.id, flow.version, flow.content_hash, given),),
-            visits=(Visit(0, flow.start, now),),
-            transcript=(Event(now, "started", flow.id, flow.start, {"version": flow.version}),),
+            # Rows as the runner appends them (plain tuples in a list, see _Entries): not named tuples,
+            # which orjson encodes only through a Python callback on every step after this one.
+            visits=[_new_tuple(Visit, (0, flow.start, now, False, False, None))],
+            transcript=[(now, "started", flow.id, flow.start, {"version": flow.version})],
         )
         work = _Work(state)
         flows = {0: flow}
@@ -951,8 +953,8 @@ class Runner:
                 if result.ok or not result.transient or attempts >= limit:
                     break
                 work.transcript.append(
-                    Event(started.isoformat(), "retry", flow.id, step.id,
-                          {"action": step.action, "error": result.error, "attempt": attempts})
+                    (started.isoformat(), "retry", flow.id, step.id,
+                     {"action": step.action, "error": result.error, "attempt": attempts})
                 )  # fmt: skip
                 await ports.clock.sleep(backoff * (2 ** (attempts - 1)))
             now = ports.clock.now().isoformat()
@@ -988,7 +990,7 @@ class Runner:
             if execution.visit >= target:
                 work.notices.append(_already_ran(execution))
         work.transcript.append(
-            Event(now, "back", self._flow(work, flows, old.frame).id, old.step, {"from": work.here.step})
+            (now, "back", self._flow(work, flows, old.frame).id, old.step, {"from": work.here.step})
         )
         del work.visits[target:]
         work.visits.append(Visit(old.frame, old.step, now, manual=True))
@@ -1097,7 +1099,7 @@ class Runner:
         work.frames.append(Frame(sub.id, sub.version, sub.content_hash, inputs, work.here.frame, step.id))
         flows[index] = sub
         here = work.here
-        work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, "enter")
+        work.visits[-1] = (here.frame, here.step, here.at, True, here.manual, "enter")
         work.visits.append(Visit(index, sub.start, now))
         work.transcript.append((now, "subflow_started", flow.id, step.id, {"flow": sub.id, "version": sub.version}))
 
@@ -1109,7 +1111,7 @@ class Runner:
         if not isinstance(call, SubflowStep):
             raise _Stuck(f"the sub-flow '{sub.id}' was not called from a sub-flow step")
         here = work.here
-        work.visits[-1] = Visit(here.frame, here.step, here.at, True, here.manual, f"outcome:{end.outcome}")
+        work.visits[-1] = (here.frame, here.step, here.at, True, here.manual, f"outcome:{end.outcome}")
         work.records.append((len(work.visits) - 1, parent_index, call.id, "answer", end.outcome.value, True, None))
         work.transcript.append((now, "subflow_ended", sub.id, end.id, {"outcome": end.outcome.value}))
         transition = call.outcome_target(end.outcome.value)
@@ -1118,7 +1120,7 @@ class Runner:
         for index in range(len(work.visits) - 1, -1, -1):
             visit = work.visit(index)
             if visit.frame == parent_index and visit.step == call.id:
-                work.visits[index] = Visit(visit.frame, visit.step, visit.at, True, visit.manual, transition.key)
+                work.visits[index] = (visit.frame, visit.step, visit.at, True, visit.manual, transition.key)
                 break
         work.visits.append(Visit(parent_index, transition.target, now))
 
@@ -1129,7 +1131,7 @@ class Runner:
         work.outcome = Outcome.NOT_RESOLVED
         work.problems.append(Problem(ProblemCode.STUCK, message, "Run 'lotse flows check' on the flow."))
         work.transcript.append(
-            Event(now, "stuck", flow.id if flow else work.frames[here.frame].flow_id, here.step, {"message": message})
+            (now, "stuck", flow.id if flow else work.frames[here.frame].flow_id, here.step, {"message": message})
         )
 
     # -- views -----------------------------------------------------------------
