@@ -209,7 +209,7 @@ class Prepared(Generic[M]):
         for position, value in zip(positions, values, strict=True):
             params[position] = value
         executor = db.executor_class(model=self.model, db=db, select_related_idx=select_related_idx)
-        return await executor.execute_select(sql, params)  # type: ignore[no-any-return]
+        return await executor.execute_select(sql, params)
 
     async def one_or_none(self, *values: Any) -> M | None:
         """Return the one row for these values, None when there is none (more than one: an error)."""
