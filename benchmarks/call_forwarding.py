@@ -240,7 +240,9 @@ async def start_server(relay: bool, cap: int, secret: str) -> tuple[asyncio.subp
             with contextlib.suppress(ValueError):
                 lines.append({**json.loads(raw), "at": time.monotonic()})
 
-    _background.add(asyncio.ensure_future(read()))
+    reader = asyncio.ensure_future(read())
+    _background.add(reader)
+    reader.add_done_callback(_background.discard)
     for _ in range(100):
         with contextlib.suppress(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -398,6 +400,9 @@ async def run_room(
         process.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 10)
+        # The server prints its frame trace as it stops: read to the end.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*_background), 10)
 
     sends: dict[tuple[str, int], list[float]] = {}
     sent_in_window = 0
@@ -489,6 +494,7 @@ async def run_room(
             "p50": round(statistics.median(lags_p50), 2) if lags_p50 else None,
             "p99_worst_interval": round(max(lags_p99), 2) if lags_p99 else None,
             "max": round(max(lags_max), 2) if lags_max else None,
+            "max_per_interval": lags_max,
         },
     }
 

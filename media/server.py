@@ -13,10 +13,12 @@ With ``--stats-interval`` the process prints one JSON line per interval to
 stdout: CPU seconds since start, the event-loop lag and the forwarding delay
 (frame complete on arrival → its last packet handed to the kernel) of that
 interval, and each room's forwarding counters (the benchmark reads them).
-With ``--trace-frames`` as well, each line also lists every video frame
-forwarded in that interval (subscriber, publisher, CRC-32 of the frame,
-complete on arrival, last packet handed to the kernel), so the benchmark can
-break a hop's latency down frame by frame; it costs a little CPU per frame.
+With ``--trace-frames`` as well, the process keeps a record of every video
+frame it forwards (subscriber, publisher, CRC-32 of the frame, complete on
+arrival, last packet handed to the kernel) and prints them all as one last
+line ``{"trace": [...]}`` when it stops (not during the run: encoding them
+would itself stall the loop), so the benchmark can break a hop's latency
+down frame by frame; it costs a little CPU per frame.
 """
 
 from __future__ import annotations
@@ -138,13 +140,10 @@ class MediaServer:
         started: float,
         cpu_start: float,
         gc_pauses: GcPauseMonitor | None = None,
-        trace: FrameTrace | None = None,
     ) -> Message:
         lag = monitor.summary()
         delay = tap.forwarding_delay
-        extra: Message = {"trace": trace.drain()} if trace is not None else {}
         return {
-            **extra,
             "time": time.monotonic() - started,
             "cpu": process_cpu_seconds() - cpu_start,
             "loop_lag_ms": {"p50": lag.p50_ms, "p99": lag.p99_ms, "max": lag.max_ms, "samples": lag.samples},
@@ -190,13 +189,15 @@ async def run(
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), stats_interval)
-                print(json.dumps(server.stats(monitor, started, cpu_start, gc_pauses, trace)), flush=True)  # noqa: T201 - the stats stream is the output
+                print(json.dumps(server.stats(monitor, started, cpu_start, gc_pauses)), flush=True)  # noqa: T201 - the stats stream is the output
                 monitor.reset()  # loop lag, GC pauses and forwarding delay are reported per interval
                 gc_pauses.reset()
                 tap.forwarding_delay.reset()
         else:
             await stop.wait()
     server.heap.close()
+    if trace is not None:
+        print(json.dumps({"trace": trace.drain()}), flush=True)  # noqa: T201 - the stats stream is the output
     await unit.close()
     await monitor.stop()
     gc_pauses.stop()
