@@ -13,7 +13,8 @@ divided by the process's CPU time (``time.process_time()``, which a loaded,
 shared machine disturbs less than wall time), with the state encoded to JSON
 text and decoded back on every step, as the platform does: the same work per
 step as the platform's (advance + encode + decode), nothing cached between
-steps but the runner's compiled templates and rendered text. Four ways of
+steps but the runner's compiled templates, rendered text and shared
+back-history entries. Four ways of
 walking are measured, so that the cost of keeping the state is visible next
 to the runner's own:
 
@@ -31,6 +32,11 @@ best and median are printed with the ratio against the target.
 
 Targets: 100 × 50-step flows checked in under 1 s; at least 20,000 steps/s;
 check time growing no worse than linearly with flow size.
+
+``--count N`` only walks N sessions of the 50-step flow, JSON each step,
+after 3 warm-up sessions on the same runner, and prints the steps: run it
+under ``valgrind --tool=callgrind`` with N and with 0 and divide the
+difference of the instruction counts by the steps (load-independent).
 """
 
 from __future__ import annotations
@@ -140,6 +146,22 @@ def _kept(state: SessionState) -> SessionState:
 KEEPING = {"json": _json_text, "stdlib": _stdlib_json, "dict": _plain_data, "memory": _kept}
 
 
+async def walk(runner: Runner, flow: Flow, sessions: int, keep: str = "json", max_steps: int = 200) -> int:
+    """Walk ``sessions`` sessions of ``flow`` as :func:`throughput` does; return the steps."""
+    through = KEEPING[keep]
+    ports = Ports(RecordingExecutor(CATALOGUE), StaticFacts({}, CATALOGUE), DictFlows(), FakeClock())
+    steps = 0
+    for number in range(sessions):
+        state, view = await runner.start(flow, ports, session_id=f"c{number}", inputs={"person": {"name": "Eva"}})
+        walked = 0
+        while not isinstance(view, EndView) and walked < max_steps:
+            state = through(state)
+            state, view = await runner.advance(flow, state, answer(view), ports)
+            walked += 1
+        steps += len(state.visits)
+    return steps
+
+
 async def throughput(flow: Flow, max_steps: int, seconds: float = 1.5, keep: str = "json") -> tuple[float, float]:
     """Walk sessions of at most ``max_steps`` answers; return steps per wall second and per CPU second."""
     through = KEEPING[keep]
@@ -170,7 +192,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="measurements per figure (default 3)")
     parser.add_argument("--seconds", type=float, default=1.0, help="seconds per throughput measurement (default 1.0)")
     parser.add_argument("--max-answers", type=int, default=200, help="answers per session at most (default 200)")
+    parser.add_argument("--count", type=int, default=None, metavar="N",
+                        help="only walk N sessions (50-step flow, JSON each step) for counting instructions")
     args = parser.parse_args()
+    if args.count is not None:
+        result = load_flow(generate(50), "generated-50-0.yaml")
+        assert result.flow is not None
+        runner = Runner()
+        asyncio.run(walk(runner, result.flow, 3))  # warm-up: compiled templates, rendered text
+        print(f"steps {asyncio.run(walk(runner, result.flow, args.count))}")
+        return
     repeat = max(1, args.repeat)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; best and median of {repeat} runs")
     print("check (load + schema + all checks, YAML text in memory):")

@@ -96,6 +96,7 @@ def helpers() -> dict[str, Callable[..., Any]]:
     }
 
 
+_PLAIN_VALUES = frozenset({int, float, bool, type(None)})
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!])")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 
@@ -515,7 +516,9 @@ class Evaluator:
             if whole is not None:
                 return self.evaluate(whole.group("expr").strip(), context)
             return self.text(source, context, markdown=False)
-        if type(source) is dict or isinstance(source, Mapping):  # (a dict skips the slower ABC check)
+        if type(source) in _PLAIN_VALUES:
+            return source  # (before the ABC check below, which is slow for a value that is no mapping)
+        if type(source) is dict or isinstance(source, Mapping):
             return {key: self.value(item, context) for key, item in source.items()}
         if isinstance(source, list | tuple):
             return [self.value(item, context) for item in source]
