@@ -119,6 +119,7 @@ async def _model_changes() -> AsyncIterator[list[Any]]:
     config = tortoise_config("sqlite://:memory:")
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
+        assert ctx.apps is not None
         yield await MigrationAutodetector(ctx.apps, {"lotse": config["apps"]["lotse"]}).changes()
 
 

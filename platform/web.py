@@ -41,7 +41,8 @@ def services() -> Services:
 
 
 def current_account() -> Account | None:
-    return g.get("account")
+    account: Account | None = g.get("account")
+    return account
 
 
 def client_address() -> str:

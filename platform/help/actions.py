@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -165,7 +165,7 @@ async def do_start_session(
 async def load_flow_of(svc: Services, session: HelpSession) -> Flow:
     """Return the flow version the session is pinned to."""
     repo = flow_repository(svc)
-    flow = repo.by_version_id(session.flow_version_id)  # type: ignore[attr-defined]
+    flow = repo.by_version_id(session.flow_version_id)
     if flow is not None:
         return flow
     version = await session.flow_version
@@ -243,7 +243,7 @@ async def _save(svc: Services, actor: Actor, session: HelpSession, state: Sessio
     return True
 
 
-_PLACEHOLDERS = {"sqlite": lambda n: "?", "postgres": lambda n: f"${n}"}
+_PLACEHOLDERS: dict[str, Callable[[int], str]] = {"sqlite": lambda n: "?", "postgres": lambda n: f"${n}"}
 
 
 async def _update_if_unchanged(session_id: int, revision: int, changes: Mapping[str, Any]) -> int:

@@ -37,6 +37,7 @@ from lotse.engine.ports import ActionResult, ActionSpec, Ports
 from lotse.platform.accounts import actions as account_actions
 from lotse.platform.accounts.models import Account, AccountStatus, Role, Token, TokenPurpose
 from lotse.platform.accounts.queries import view_permission
+from lotse.platform.accounts.validation import normalise_email
 from lotse.platform.actions import Services, record
 from lotse.platform.audit.models import AuditType, Outcome
 from lotse.platform.auth import actions as auth_actions
@@ -236,7 +237,7 @@ async def _account_in_org(actor: Actor, value: Any, *, role: Role | None = None)
     """Load the account a reference names, if it is in the actor's organisation (the action checks the rest)."""
     account_id = ref_id(value)
     account = await Account.get_or_none(id=account_id) if account_id is not None else None
-    if account is None or actor.organisation_id is None or account.organisation_id != actor.organisation_id:  # type: ignore[attr-defined]
+    if account is None or actor.organisation_id is None or account.organisation_id != actor.organisation_id:
         raise NotFoundError()
     if role is not None and account.role is not role:
         raise NotFoundError()
@@ -281,7 +282,7 @@ async def _send_password_reset(c: ActionContext, a: Mapping[str, Any]) -> Any:
 
 
 async def _send_unblock_link(c: ActionContext, a: Mapping[str, Any]) -> Any:
-    from lotse.platform.help.actions import do_send_unblock_link
+    from lotse.platform.auth.actions import do_send_unblock_link
 
     await do_send_unblock_link(c.svc, c.actor, str(a["email"]))
     return {"requested": True}
@@ -513,7 +514,7 @@ async def _visible_account(c: FactContext, value: Any) -> Account | None:
         return None
     account_id = ref_id(value)
     account = await Account.get_or_none(id=account_id) if account_id is not None else None
-    if account is None or account.organisation_id != c.actor.organisation_id:  # type: ignore[attr-defined]
+    if account is None or account.organisation_id != c.actor.organisation_id:
         return None
     if account.id != c.actor.account_id and not await allowed(c.actor, view_permission(account), account):
         return None
@@ -550,7 +551,7 @@ async def _fact_two_factor(c: FactContext, a: Mapping[str, Any]) -> Any:
         return None
     if account.two_factor_enabled:
         return "enabled"
-    organisation = await Organisation.get(id=account.organisation_id)  # type: ignore[attr-defined]
+    organisation = await Organisation.get(id=account.organisation_id)
     return "required_not_enrolled" if organisation.two_factor.value == "required" else "off"
 
 
@@ -562,13 +563,13 @@ async def _fact_external(c: FactContext, a: Mapping[str, Any]) -> Any:
 async def _fact_find_by_email(c: FactContext, a: Mapping[str, Any]) -> Any:
     if c.actor.role is None or not isinstance(a.get("email"), str):
         return None
-    email = auth_actions.normalise_email(a["email"])
+    email = normalise_email(a["email"])
     account = await Account.get_or_none(email=email)
     if account is None:
         return "none"
     if account.id == c.actor.account_id:
         return "in_caseload"
-    if account.organisation_id == c.actor.organisation_id and await allowed(  # type: ignore[attr-defined]
+    if account.organisation_id == c.actor.organisation_id and await allowed(
         c.actor, view_permission(account), account
     ):
         return "in_caseload"
@@ -578,7 +579,7 @@ async def _fact_find_by_email(c: FactContext, a: Mapping[str, Any]) -> Any:
 async def _fact_client_by_email(c: FactContext, a: Mapping[str, Any]) -> Any:
     if c.actor.role is None or not isinstance(a.get("email"), str):
         return None
-    account = await Account.get_or_none(email=auth_actions.normalise_email(a["email"]), role=Role.CLIENT)
+    account = await Account.get_or_none(email=normalise_email(a["email"]), role=Role.CLIENT)
     visible = await _visible_account(c, account.id) if account is not None else None
     return account_ref(visible) if visible is not None else None
 
@@ -592,7 +593,7 @@ async def _fact_is_linked(c: FactContext, a: Mapping[str, Any]) -> Any:
         return None
     client_id = ref_id(a.get("client"))
     client = await Account.get_or_none(id=client_id, role=Role.CLIENT) if client_id is not None else None
-    if client is None or client.organisation_id != c.actor.organisation_id:  # type: ignore[attr-defined]
+    if client is None or client.organisation_id != c.actor.organisation_id:
         return None
     professional_id = await _professional_id(c, a.get("professional"))
     return await CaseloadLink.filter(client_id=client.id, professional_id=professional_id).exists()

@@ -16,9 +16,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from lotse.platform.accounts.models import Account
 
 
 class SessionStatus(StrEnum):
@@ -45,12 +48,17 @@ class HelpSession(models.Model):
     id = fields.IntField(primary_key=True)
     public_id = fields.CharField(max_length=64, unique=True)
     flow_id = fields.CharField(max_length=100, db_index=True)
-    flow_version = fields.ForeignKeyField("lotse.FlowVersion", related_name="sessions", on_delete=fields.RESTRICT)
+    flow_version: fields.ForeignKeyRelation[FlowVersion] = fields.ForeignKeyField(
+        "lotse.FlowVersion", related_name="sessions", on_delete=fields.RESTRICT
+    )
+    flow_version_id: int  # the key's column, set by Tortoise
     version = fields.IntField()
     organisation_id = fields.IntField(null=True, db_index=True)
     # The person running it; anonymous sessions (sign-in page) are keyed by a cookie instead.
-    account = fields.ForeignKeyField("lotse.Account", related_name="help_sessions", null=True,
-                                     on_delete=fields.CASCADE)
+    account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "lotse.Account", related_name="help_sessions", null=True, on_delete=fields.CASCADE
+    )
+    account_id: int | None  # the key's column, set by Tortoise
     anonymous_key_hash = fields.CharField(max_length=64, null=True, db_index=True)
     # The client or professional the session is about (for the dossier and erasure).
     subject_id = fields.IntField(null=True, db_index=True)
@@ -77,7 +85,10 @@ class HelpSession(models.Model):
 
 class ActionRun(models.Model):
     id = fields.IntField(primary_key=True)
-    session = fields.ForeignKeyField("lotse.HelpSession", related_name="action_runs", on_delete=fields.CASCADE)
+    session: fields.ForeignKeyRelation[HelpSession] = fields.ForeignKeyField(
+        "lotse.HelpSession", related_name="action_runs", on_delete=fields.CASCADE
+    )
+    session_id: int  # the key's column, set by Tortoise
     key = fields.CharField(max_length=255, unique=True)
     action = fields.CharField(max_length=100)
     done = fields.BooleanField(default=False)

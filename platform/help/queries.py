@@ -37,8 +37,8 @@ async def get_session_for(actor: Actor, public_id: str, anonymous_key: str | Non
     session = await _BY_PUBLIC_ID.one_or_none(public_id[:64]) if public_id else None
     if session is None:
         raise NotFoundError()
-    if session.account_id is not None:  # type: ignore[attr-defined]
-        if session.account_id != actor.account_id:  # type: ignore[attr-defined]
+    if session.account_id is not None:
+        if session.account_id != actor.account_id:
             raise NotFoundError()
     elif not (anonymous_key and session.anonymous_key_hash
               and hmac.compare_digest(session.anonymous_key_hash, hash_key(anonymous_key))):

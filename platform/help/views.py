@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from quart import Blueprint, Response, current_app, g, make_response, redirect, request, url_for
+from quart import Blueprint, Response, current_app, g, redirect, request, url_for
 
 from lotse.engine.model import (
     ActionStep,
@@ -598,7 +598,7 @@ class FlowNames:
     def __init__(self, flows: Mapping[str, Flow], state: SessionState) -> None:
         self._flows = flows
         self._state = state
-        self._frames = {}
+        self._frames: dict[str, int] = {}
         for index, frame in enumerate(state.frames):
             self._frames.setdefault(frame.flow_id, index)
         self._translations = flow_translations(services().settings.locales_dir)
@@ -693,7 +693,7 @@ async def transcript_download(public_id: str) -> Response:
     flow = await load_flow_of(services(), row)
     state = _shown_in_my_language(SessionState.from_dict(row.state))
     text = await queries.export_transcript(services(), actor(), row, flow_title(flow), await _names(flow, state))
-    response: Response = await make_response(text)
+    response = Response(text)
     response.headers["Content-Type"] = "text/markdown; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="help-session-{row.id}.md"'
     return response
