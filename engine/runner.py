@@ -654,6 +654,7 @@ class Runner:
         self._facts_needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self._returnable: dict[int, tuple[Flow, frozenset[str]]] = {}
         self._history_tables: dict[str, _HistoryTable] = {}
+        self._history_made = 0  # entry pairs in the tables (they are dropped beyond 100,000)
 
     # -- public API --------------------------------------------------------
 
@@ -1162,8 +1163,9 @@ class Runner:
         # flow holds, by visit and step, the entry without and with ``auto``, looked up without
         # building a key per visit.
         tables = self._history_tables
-        if len(tables) > 1000:
+        if len(tables) > 1000 or self._history_made > 100_000:
             tables.clear()
+            self._history_made = 0
         # The same choice of visits as _returnable_visits.
         visits = work.visits[:-1]
         frames = work.frames
@@ -1174,7 +1176,7 @@ class Runner:
             steps, flow_id = self._returnable_steps(root), frames[0].flow_id
             table = _history_table(tables, flow_id, len(visits))
             return tuple([
-                (table[i].get(row[1]) or _history_pair(table, i, flow_id, row[1]))[row[3]]
+                (table[i].get(row[1]) or self._history_pair(table, i, flow_id, row[1]))[row[3]]
                 for i, row in enumerate(visits)
                 if row[1] in steps
             ])  # fmt: skip
@@ -1188,8 +1190,13 @@ class Runner:
             found = by_frame.get(frame)
             if found is not None and step in found[0]:
                 steps, flow_id, table = found
-                history.append((table[i].get(step) or _history_pair(table, i, flow_id, step))[auto])
+                history.append((table[i].get(step) or self._history_pair(table, i, flow_id, step))[auto])
         return tuple(history)
+
+    def _history_pair(self, table: _HistoryTable, visit: int, flow_id: str, step: str) -> tuple[HistoryEntry, HistoryEntry]:
+        self._history_made += 1
+        made = table[visit][step] = (HistoryEntry(visit, flow_id, step, False), HistoryEntry(visit, flow_id, step, True))
+        return made
 
     async def _view(self, work: _Work, flows: dict[int, Flow], ports: Ports) -> AnyView:
         here = work.here
@@ -1289,11 +1296,6 @@ def _history_table(tables: dict[str, _HistoryTable], flow_id: str, visits: int) 
     if len(table) < visits:
         table.extend({} for _ in range(visits - len(table)))
     return table
-
-
-def _history_pair(table: _HistoryTable, visit: int, flow_id: str, step: str) -> tuple[HistoryEntry, HistoryEntry]:
-    made = table[visit][step] = (HistoryEntry(visit, flow_id, step, False), HistoryEntry(visit, flow_id, step, True))
-    return made
 
 
 _V = TypeVar("_V", bound=View)

@@ -318,3 +318,16 @@ async def test_views_carry_every_field_of_their_class(ports: Ports) -> None:
         assert set(vars(view)) == {f.name for f in dataclasses.fields(view)}
         assert dataclasses.replace(view) == view
     assert {type(v) for v in seen} >= {QuestionView, ConfirmView, EndView}
+
+
+async def test_shared_history_entries_are_dropped_beyond_their_bound(ports: Ports) -> None:
+    flow = load("therapist-can-log-in")
+    runner = Runner()
+    state, _ = await runner.start(flow, ports, session_id="s", inputs=EVA)
+    state, view = await runner.advance(flow, state, Back(0), ports)
+    state, view = await runner.advance(flow, state, Choose("recent", "account-state"), ports)
+    assert view.history
+    runner._history_made = 100_001  # as if many sessions had walked other paths
+    state, again = await runner.advance(flow, state, None, ports)
+    assert again.history == view.history
+    assert runner._history_made == len(view.history)  # the table was emptied, then refilled by this view
