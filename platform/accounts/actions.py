@@ -356,10 +356,16 @@ async def do_deactivate_account(svc: Services, actor: Actor, account: Account, *
         u.event(AccountDeactivated(account.id))
 
 
-async def do_reactivate_account(svc: Services, actor: Actor, account: Account, *, reason: str = "") -> None:
-    """Reactivate a deactivated account: the person can sign in again with their password."""
+async def do_reactivate_account(
+    svc: Services, actor: Actor, account: Account, *, reason: str = "", organisation: Organisation | None = None
+) -> None:
+    """Reactivate a deactivated account: the person can sign in again with their password.
+
+    ``organisation``: the account's organisation when the caller has it at hand (else it is loaded).
+    """
     async with unit(svc, actor, "account.reactivate", manage_permission(account), account) as u:
-        organisation = await _organisation_of(account)
+        if organisation is None or organisation.id != account.organisation_id:
+            organisation = await _organisation_of(account)
         guard_external(account, organisation, status_change=True)
         if account.is_active:
             raise ConflictError("already_active", _l("This account is already active."))

@@ -150,7 +150,7 @@ async def do_start_session(
                 details={"flow": flow.id, "version": flow.version, "help_session": session.id})
         u.event(HelpSessionStarted(session.id, flow.id, flow.version))
     ports = make_ports(svc, actor, repo, session_id=session.id, flow_id=flow.id, locale=locale,
-                       pinned={flow.id: flow.content_hash})
+                       pinned={flow.id: flow.content_hash}, organisation=organisation)
     try:
         state, view = await RUNNER.start(flow, ports, session_id=str(session.id), inputs=dict(inputs),
                                          user=_user_data(actor, locale), org=_org_data(organisation), locale=locale)
@@ -176,11 +176,13 @@ async def load_flow_of(svc: Services, session: HelpSession) -> Flow:
 
 
 async def do_advance_session(
-    svc: Services, actor: Actor, session: HelpSession, user_input: UserInput | None, *, locale: str | None = None
+    svc: Services, actor: Actor, session: HelpSession, user_input: UserInput | None, *, locale: str | None = None,
+    organisation: Organisation | None = None,
 ) -> tuple[HelpSession, SessionState, AnyView]:
     """Apply one input to a session (``None``: show where it stands) and save the new state.
 
     ``locale``: the language to show it in now (the person may have switched since the start).
+    ``organisation``: the actor's organisation when the caller has it at hand (the actions then need not load it).
     """
     flow = await load_flow_of(svc, session)
     state = SessionState.from_dict(session.state)
@@ -188,7 +190,7 @@ async def do_advance_session(
         state = dataclasses.replace(state, locale=locale)
     repo = flow_repository(svc)
     ports = make_ports(svc, actor, repo, session_id=session.id, flow_id=session.flow_id, locale=state.locale,
-                       pinned=_pinned(state))
+                       pinned=_pinned(state), organisation=organisation)
     if not session.is_active:
         user_input = None
     new_state, view = await RUNNER.advance(flow, state, user_input, ports)
@@ -202,7 +204,7 @@ async def do_advance_session(
         if locale in LANGUAGES:
             state = dataclasses.replace(state, locale=locale)
         ports = make_ports(svc, actor, repo, session_id=fresh.id, flow_id=fresh.flow_id, locale=state.locale,
-                           pinned=_pinned(state))
+                           pinned=_pinned(state), organisation=organisation)
         state, view = await RUNNER.advance(flow, state, None, ports)
         return fresh, state, view
     return session, new_state, view

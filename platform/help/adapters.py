@@ -253,6 +253,8 @@ class ActionContext:
     actor: Actor
     session_id: int
     flow_id: str
+    # The actor's organisation when the request has it at hand (the session look-up loads it), else None.
+    organisation: Organisation | None = None
 
 
 Handler = Callable[[ActionContext, Mapping[str, Any]], Awaitable[Any]]
@@ -260,7 +262,7 @@ Handler = Callable[[ActionContext, Mapping[str, Any]], Awaitable[Any]]
 
 async def _reactivate(c: ActionContext, a: Mapping[str, Any]) -> Any:
     account = await _account_in_org(c.actor, a["account"])
-    await account_actions.do_reactivate_account(c.svc, c.actor, account)
+    await account_actions.do_reactivate_account(c.svc, c.actor, account, organisation=c.organisation)
     return {"account": account_ref(account), "status": "active"}
 
 
@@ -390,7 +392,7 @@ async def _create_task(c: ActionContext, a: Mapping[str, Any]) -> Any:
     client = await _account_in_org(c.actor, a["client"], role=Role.CLIENT) if a.get("client") is not None else None
     task = await task_actions.do_create_task(
         c.svc, c.actor, kind=TaskKind.FOLLOW_UP, assignee=assignee, assignee_role=role, client=client,
-        note=str(a["note"]), data={"help_session": c.session_id, "flow": c.flow_id},
+        note=str(a["note"]), data={"help_session": c.session_id, "flow": c.flow_id}, organisation=c.organisation,
     )
     return {"task_id": task.id, "to": assignee.name if assignee is not None else (role.value if role else "")}
 
@@ -435,12 +437,71 @@ def argument_problem(spec: ActionSpec, args: Mapping[str, Any]) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
+_PLACEHOLDERS: dict[str, Callable[[int], str]] = {"sqlite": lambda n: "?", "postgres": lambda n: f"${n}"}
+_RUN_COLUMNS = ("key", "action", "done", "value", "error", "message", "started_at", "finished_at")
+
+
+async def _run_statement(make_sql: Callable[[Callable[[int], str]], str], values: Mapping[str, Any],
+                         tail: tuple[Any, ...] = ()) -> int:
+    """Run one written-out statement on ``help_action_run``; return the rows changed.
+
+    Every action step claims, finishes (and on failure forgets) its run: written
+    out on SQLite and PostgreSQL because building the ORM query costs more than
+    running it, and the ORM's insert reads the new row's id back in a second
+    statement, which nobody needs (the key names the run).
+    """
+    meta = ActionRun._meta
+    db = meta.db
+    placeholder = _PLACEHOLDERS[db.capabilities.dialect]
+    params = [meta.fields_map[name].to_db_value(value, ActionRun) for name, value in values.items()]
+    changed, _rows = await db.execute_query(make_sql(placeholder), [*params, *tail])
+    return int(changed)
+
+
+async def _claim_run(session_id: int, key: str, action: str, now: datetime) -> None:
+    """Insert the run of ``key`` (not done yet); ``IntegrityError`` when another request has it."""
+    if ActionRun._meta.db.capabilities.dialect not in _PLACEHOLDERS:
+        await ActionRun.create(session_id=session_id, key=key, action=action, started_at=now)
+        return
+    values = {"key": key, "action": action, "done": False, "value": None, "error": None, "message": "",
+              "started_at": now, "finished_at": None}
+    columns = ", ".join(f'"{name}"' for name in _RUN_COLUMNS)
+    await _run_statement(
+        # Only the model's own column names go into the text; every value is a parameter.
+        lambda p: f'INSERT INTO "{ActionRun._meta.db_table}" ({columns}, "session_id") '  # noqa: S608
+                  f"VALUES ({', '.join(p(i) for i in range(1, len(_RUN_COLUMNS) + 2))})",
+        values, (session_id,))
+
+
+async def _finish_run(key: str, result: ActionResult, now: datetime) -> None:
+    """Record the result of the run of ``key``."""
+    values = {"done": True, "value": result.value, "error": result.error, "message": result.message,
+              "finished_at": now}
+    if ActionRun._meta.db.capabilities.dialect not in _PLACEHOLDERS:
+        await ActionRun.filter(key=key).update(**values)
+        return
+
+    def sql(p: Callable[[int], str]) -> str:
+        sets = ", ".join(f'"{name}" = {p(i)}' for i, name in enumerate(values, 1))
+        return f'UPDATE "{ActionRun._meta.db_table}" SET {sets} WHERE "key" = {p(len(values) + 1)}'  # noqa: S608
+
+    await _run_statement(sql, values, (key,))
+
+
+async def _forget_run(key: str) -> None:
+    """Delete the run of ``key`` (the action failed on something transient or unexpected)."""
+    await ActionRun.filter(key=key).delete()
+
+
 class PlatformActions:
     """The ``ActionExecutor`` port: real platform actions, once per idempotency key."""
 
-    def __init__(self, svc: Services, actor: Actor, session_id: int, flow_id: str, locale: str) -> None:
+    def __init__(self, svc: Services, actor: Actor, session_id: int, flow_id: str, locale: str,
+                 organisation: Organisation | None = None) -> None:
+        if organisation is not None and organisation.id != actor.organisation_id:
+            organisation = None
         self.context = ActionContext(svc, actor.with_(via="flow", reason=f"help session {session_id}"), session_id,
-                                     flow_id)
+                                     flow_id, organisation)
         self.locale = locale
 
     async def run_action(self, name: str, args: Mapping[str, Any], *, idempotency_key: str) -> ActionResult:
@@ -451,14 +512,13 @@ class PlatformActions:
         problem = argument_problem(spec, args)
         if problem is not None:
             return ActionResult(error="invalid_arguments", message=problem)
-        now = self.context.svc.now()
+        key = idempotency_key[:255]
         # The unique key decides who runs it: a second request with the same key (double click,
         # retry) fails to insert and waits for the first one's result. No look-up beforehand.
         try:
-            run = await ActionRun.create(session_id=self.context.session_id, key=idempotency_key[:255], action=name,
-                                         started_at=now)
+            await _claim_run(self.context.session_id, key, name, self.context.svc.now())
         except IntegrityError:
-            return await self._wait_for(await ActionRun.get(key=idempotency_key[:255]))
+            return await self._wait_for(await ActionRun.get(key=key))
         actor = self.context.actor
         try:
             if actor.role is None and name not in ANONYMOUS_ACTIONS:
@@ -470,17 +530,12 @@ class PlatformActions:
         except PlatformError as error:
             result = ActionResult(error=error.code, message=error.message.render(self.locale))
         except OperationalError as error:
-            await run.delete()
+            await _forget_run(key)
             return ActionResult(error="unavailable", transient=True, message=str(error)[:200])
         except BaseException:
-            await run.delete()
+            await _forget_run(key)
             raise
-        run.done = True
-        run.value = result.value
-        run.error = result.error
-        run.message = result.message
-        run.finished_at = self.context.svc.now()
-        await run.save(update_fields=["done", "value", "error", "message", "finished_at"])
+        await _finish_run(key, result, self.context.svc.now())
         return result
 
     async def _wait_for(self, run: ActionRun) -> ActionResult:
@@ -683,11 +738,14 @@ def flow_translations(locales_dir: Path) -> PoTranslations:
 
 def make_ports(
     svc: Services, actor: Actor, repo: FlowRepository, *, session_id: int, flow_id: str, locale: str,
-    pinned: Mapping[str, str] | None = None,
+    pinned: Mapping[str, str] | None = None, organisation: Organisation | None = None,
 ) -> Ports:
-    """Return the engine's ports for one request of one session."""
+    """Return the engine's ports for one request of one session.
+
+    ``organisation``: the actor's organisation when the caller has it at hand (actions then need not load it).
+    """
     return Ports(
-        actions=PlatformActions(svc, actor, session_id, flow_id, locale),
+        actions=PlatformActions(svc, actor, session_id, flow_id, locale, organisation),
         facts=PlatformFacts(svc, actor),
         flows=SessionFlows(repo, pinned or {}, svc.now),
         clock=PlatformClock(svc),

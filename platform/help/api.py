@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from pydantic import BaseModel
-from quart import Blueprint
+from quart import Blueprint, g
 from quart_schema import validate_request
 
 from lotse.engine.problems import Problem
@@ -103,5 +103,5 @@ async def send_input(public_id: str, data: Input) -> Any:
     parsed = input_from_data(data.model_dump())
     if isinstance(parsed, Problem):
         raise ValidationError(fields={"input": _l("This value is not valid.")})
-    row, _state, view = await do_advance_session(services(), who, row, parsed)
+    row, _state, view = await do_advance_session(services(), who, row, parsed, organisation=g.get("organisation"))
     return session_data(row, view)

@@ -384,7 +384,8 @@ async def session(public_id: str) -> Any:
         user_input = _input_from_form(await form_data())
         if user_input is None:
             raise ValidationError(fields={"input": _l("This value is not valid.")})
-    row, state, view = await do_advance_session(svc, who, row, user_input, locale=_language())
+    row, state, view = await do_advance_session(svc, who, row, user_input, locale=_language(),
+                                                organisation=g.get("organisation"))
     # The answer's page is shown right away (no redirect): one request per click. Reloading it
     # sends the answer again, which the engine ignores (it names a step that is no longer current).
     flow = await load_flow_of(svc, row)

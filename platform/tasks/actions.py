@@ -92,11 +92,18 @@ async def do_create_task(
     due_at: datetime | None = None,
     note: str = "",
     data: dict[str, Any] | None = None,
+    organisation: Organisation | None = None,
 ) -> Task:
-    """Create a task for a person or for a role in the actor's organisation, optionally about a client."""
+    """Create a task for a person or for a role in the actor's organisation, optionally about a client.
+
+    ``organisation``: the actor's organisation when the caller has it at hand (else it is loaded when needed).
+    """
     subject: Account | Organisation | None = client
     if subject is None and actor.organisation_id is not None:
-        subject = await Organisation.get_or_none(id=actor.organisation_id)
+        if organisation is not None and organisation.id == actor.organisation_id:
+            subject = organisation
+        else:
+            subject = await Organisation.get_or_none(id=actor.organisation_id)
     organisation_id = actor.organisation_id or (client.organisation_id if client else None)
     if organisation_id is None and assignee is not None:
         organisation_id = assignee.organisation_id
