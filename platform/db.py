@@ -174,19 +174,24 @@ class Prepared(Generic[M]):
     markers are looked up among the built query's values and replaced by each
     call's values. Only for values the field passes on unchanged (text): a
     marker that does not come through as itself fails at preparation.
+    ``numeric``: the parameters are integers (row ids); the markers are then
+    negative numbers no row id takes.
     Model instances (related ones included) come out exactly as the QuerySet
     would make them; the connection is the current one (transactions
     included).
     """
 
-    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], params: int = 1) -> None:
+    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], params: int = 1, *,
+                 numeric: bool = False) -> None:
         self.model = model
         self.build = build
         self.params = params
+        self.numeric = numeric
         self._built: dict[str, tuple[str, list[Any], list[int], Any]] = {}
 
     def _prepare(self, db: Any) -> tuple[str, list[Any], list[int], Any]:
-        markers = [f"\x01lotse-parameter-{i}\x01" for i in range(self.params)]
+        markers: list[Any] = ([-(2**62) - i for i in range(self.params)] if self.numeric
+                              else [f"\x01lotse-parameter-{i}\x01" for i in range(self.params)])
         queryset = self.build(*markers).using_db(db)
         queryset._make_query()
         sql, values = queryset.query.get_parameterized_sql()

@@ -44,6 +44,7 @@ from lotse.platform.auth import actions as auth_actions
 from lotse.platform.caseload import actions as caseload_actions
 from lotse.platform.caseload import queries as caseload_queries
 from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest, LinkRequestStatus
+from lotse.platform.db import Prepared
 from lotse.platform.errors import NotFoundError, NotPermittedError, PlatformError
 from lotse.platform.help.catalogue import platform_catalogue
 from lotse.platform.help.models import ActionRun, FlowVersion
@@ -233,10 +234,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# The account a reference names: read on every action and fact about an account (built once).
+_ACCOUNT_BY_ID = Prepared(Account, lambda account_id: Account.filter(id=account_id), numeric=True)
+
+
+async def _account(account_id: int | None) -> Account | None:
+    return await _ACCOUNT_BY_ID.one_or_none(account_id) if account_id is not None else None
+
+
 async def _account_in_org(actor: Actor, value: Any, *, role: Role | None = None) -> Account:
     """Load the account a reference names, if it is in the actor's organisation (the action checks the rest)."""
-    account_id = ref_id(value)
-    account = await Account.get_or_none(id=account_id) if account_id is not None else None
+    account = await _account(ref_id(value))
     if account is None or actor.organisation_id is None or account.organisation_id != actor.organisation_id:
         raise NotFoundError()
     if role is not None and account.role is not role:
@@ -567,8 +575,7 @@ async def _visible_account(c: FactContext, value: Any) -> Account | None:
     """The account a reference names, if the person may see it (a client read is audited once per request)."""
     if c.actor.role is None:
         return None
-    account_id = ref_id(value)
-    account = await Account.get_or_none(id=account_id) if account_id is not None else None
+    account = await _account(ref_id(value))
     if account is None or account.organisation_id != c.actor.organisation_id:
         return None
     if account.id != c.actor.account_id and not await allowed(c.actor, view_permission(account), account):
