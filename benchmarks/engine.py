@@ -47,6 +47,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 from lotse.engine import jsontext
 from lotse.engine.catalogue import InMemoryCatalogue
@@ -152,14 +153,20 @@ async def walk(runner: Runner, flow: Flow, sessions: int, keep: str = "json", ma
     ports = Ports(RecordingExecutor(CATALOGUE), StaticFacts({}, CATALOGUE), DictFlows(), FakeClock())
     steps = 0
     for number in range(sessions):
-        state, view = await runner.start(flow, ports, session_id=f"c{number}", inputs={"person": {"name": "Eva"}})
-        walked = 0
-        while not isinstance(view, EndView) and walked < max_steps:
-            state = through(state)
-            state, view = await runner.advance(flow, state, answer(view), ports)
-            walked += 1
-        steps += len(state.visits)
+        steps += await walk_session(runner, flow, ports, through, f"c{number}", max_steps)
     return steps
+
+
+async def walk_session(runner: Runner, flow: Flow, ports: Ports, through: Callable[[SessionState], SessionState],
+                       session_id: str, max_steps: int) -> int:
+    """Walk one session of at most ``max_steps`` answers, the state kept ``through`` each step; return its steps."""
+    state, view = await runner.start(flow, ports, session_id=session_id, inputs={"person": {"name": "Eva"}})
+    walked = 0
+    while not isinstance(view, EndView) and walked < max_steps:
+        state = through(state)
+        state, view = await runner.advance(flow, state, answer(view), ports)
+        walked += 1
+    return len(state.visits)
 
 
 async def throughput(flow: Flow, max_steps: int, seconds: float = 1.5, keep: str = "json") -> tuple[float, float]:
@@ -173,13 +180,7 @@ async def throughput(flow: Flow, max_steps: int, seconds: float = 1.5, keep: str
     cpu = time.process_time()
     while time.perf_counter() - started < seconds:
         sessions += 1
-        state, view = await runner.start(flow, ports, session_id=f"s{sessions}", inputs={"person": {"name": "Eva"}})
-        walked = 0
-        while not isinstance(view, EndView) and walked < max_steps:
-            state = through(state)
-            state, view = await runner.advance(flow, state, answer(view), ports)
-            walked += 1
-        steps += len(state.visits)
+        steps += await walk_session(runner, flow, ports, through, f"s{sessions}", max_steps)
     return steps / (time.perf_counter() - started), steps / max(time.process_time() - cpu, 1e-9)
 
 
