@@ -258,6 +258,34 @@ class Choice:
 
 ACCOUNT_TYPES = {InputType.CLIENT, InputType.PROFESSIONAL, InputType.ACCOUNT}
 
+# With more accounts than this to pick from, the start page asks for part of a
+# name or an e-mail address first and offers only what matches (a list of
+# thousands helps nobody, and costs every page view).
+PICK_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What the start page offers for one account input."""
+
+    choices: list[Choice]
+    search: str = ""  # what the list was narrowed by
+    too_many: int = 0  # how many match when over PICK_LIMIT (then nothing is offered yet)
+
+    @property
+    def asks_to_search(self) -> bool:
+        return bool(self.search or self.too_many)
+
+
+def narrow(choices: list[Choice], search: str, limit: int | None = None) -> Pick:
+    """Offer the choices whose label holds every word of ``search``; none while more than ``limit`` match."""
+    limit = PICK_LIMIT if limit is None else limit
+    words = search.lower().split()
+    matching = [c for c in choices if all(word in c.label.lower() for word in words)] if words else choices
+    if len(matching) > limit:
+        return Pick([], search, len(matching))
+    return Pick(matching, search)
+
 
 def choices(accounts: list[Account]) -> list[Choice]:
     return [Choice(str(a.id), f"{a.name} ({a.email})", account_ref(a)) for a in accounts]
@@ -271,9 +299,14 @@ def _row_choice(row: Mapping[str, Any]) -> Choice:
 
 
 async def subject_choices(
-    svc: Services, actor: Actor, flow: Flow, organisation: Organisation | None = None
-) -> dict[str, list[Choice]]:
-    """Return, per account input of the flow, the accounts the actor may pick (only those they may see)."""
+    svc: Services, actor: Actor, flow: Flow, organisation: Organisation | None = None,
+    find: Mapping[str, str] | None = None,
+) -> dict[str, Pick]:
+    """Return, per account input of the flow, the accounts the actor may pick (only those they may see).
+
+    ``find`` narrows an input's list by part of a name or an e-mail address;
+    a list longer than :data:`PICK_LIMIT` is offered only once narrowed.
+    """
     if actor.role is None or actor.organisation_id is None:
         return {}
     needed = {spec.type for spec in flow.inputs if spec.type in ACCOUNT_TYPES}
@@ -304,14 +337,17 @@ async def subject_choices(
     if actor.role is Role.CLIENT and actor.account_id is not None:
         clients = choices([await Account.get(id=actor.account_id)])
 
-    found: dict[str, list[Choice]] = {}
+    found: dict[str, Pick] = {}
     for spec in flow.inputs:
         if spec.type is InputType.CLIENT:
-            found[spec.id] = clients
+            offered = clients
         elif spec.type is InputType.PROFESSIONAL:
-            found[spec.id] = professionals
+            offered = professionals
         elif spec.type is InputType.ACCOUNT:
-            found[spec.id] = professionals + clients
+            offered = professionals + clients
+        else:
+            continue
+        found[spec.id] = narrow(offered, (find or {}).get(spec.id, ""))
     return found
 
 

@@ -270,9 +270,14 @@ async def start(flow_id: str) -> Any:
         if given:
             values[spec.id] = given[:300]
     errors: dict[str, str] = {}
+    find: dict[str, str] = {}  # per account input: the part of a name or address its list is narrowed by
+    form: dict[str, str] = {}
     if request.method == "POST":
         form = await form_data()
         values = {spec.id: form.get(f"in_{spec.id}", "").strip()[:300] for spec in _inputs_for(who, flow)}
+        find = {spec.id: form.get(f"find_{spec.id}", "").strip()[:100] for spec in _inputs_for(who, flow)
+                if spec.type in queries.ACCOUNT_TYPES}
+    if request.method == "POST" and not form.get("find"):
         inputs, errors = _bind_inputs(flow, values, await queries.posted_choices(who, flow, values, g.get("organisation")))
         if not errors:
             anonymous_key = _anonymous_key() or (secrets.token_urlsafe(32) if who.role is None else None)
@@ -288,9 +293,9 @@ async def start(flow_id: str) -> Any:
                     response.set_cookie(HELP_COOKIE, anonymous_key, httponly=True, samesite="Lax",
                                         secure=svc.settings.secure_cookies, max_age=60 * 60 * 24 * 30)
                 return response
-    choices = await queries.subject_choices(svc, who, flow, g.get("organisation"))
+    picks = await queries.subject_choices(svc, who, flow, g.get("organisation"), find)
     return await render_sync("help/start.html", 422 if errors else 200, flow=flow, title=flow_title(flow),
-                        description=flow_description(flow), choices=choices, values=values, errors=errors,
+                        description=flow_description(flow), picks=picks, values=values, errors=errors,
                         input_kind=_input_kind, labels=_input_labels(flow), inputs=_inputs_for(who, flow))
 
 

@@ -89,6 +89,38 @@ async def test_admin_reactivates_from_the_checklist_and_a_doubled_confirmation_r
     assert audit.via == "flow"
 
 
+async def test_a_long_list_to_pick_from_is_narrowed_by_a_search_first(
+    svc: Services, sign_in_as: Any, post_form: Any, monkeypatch: Any
+) -> None:
+    from lotse.platform.help import queries
+
+    monkeypatch.setattr(queries, "PICK_LIMIT", 3)
+    admin, _ = await _admin_and_therapist(svc)
+    org = await admin.organisation
+    wanted = await make_account(svc, org, first_name="Mila", last_name="Zander")
+    for _n in range(4):
+        await make_account(svc, org)
+    browser = await sign_in_as(admin, "nl")
+    page = await _page(browser, "/help/start/reactivate-therapist")
+    assert 'name="find_therapist"' in page
+    assert 'id="in_therapist"' not in page  # no list of 7 to scroll through, and no free text either
+    assert "7 accounts komen overeen" in page
+    found = await post_form(browser, "/help/start/reactivate-therapist", find="therapist", find_therapist="zander")
+    assert found.status_code == 200
+    narrowed = await found.get_data(as_text=True)
+    assert f'<option value="{wanted.id}"' in narrowed
+    offered = re.search(r'<select id="in_therapist".*?</select>', narrowed, re.S)
+    assert offered is not None
+    assert offered.group(0).count("<option") == 2  # "please choose" and the one match
+    assert "1 account komt overeen" in narrowed
+    assert not await HelpSession.exists()  # finding starts nothing
+    nothing = await post_form(browser, "/help/start/reactivate-therapist", find="therapist", find_therapist="nobody")
+    assert "Geen enkel account komt overeen" in await nothing.get_data(as_text=True)
+    path = await _start(post_form, browser, "reactivate-therapist", therapist=str(wanted.id))
+    session = await HelpSession.get(public_id=path.rsplit("/", 1)[1])
+    assert session.subject_id == wanted.id
+
+
 async def test_concurrent_confirmations_run_the_action_once(svc: Services, sign_in_as: Any, post_form: Any) -> None:
     admin, therapist = await _admin_and_therapist(svc, status=AccountStatus.DEACTIVATED)
     browser = await sign_in_as(admin)
