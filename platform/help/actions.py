@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,7 +25,8 @@ from lotse.platform.accounts.models import Account
 from lotse.platform.actions import Services, record, unit
 from lotse.platform.audit.models import AuditType
 from lotse.platform.audit.models import Outcome as AuditOutcome
-from lotse.platform.auth.actions import do_send_unblock_link  # noqa: F401  (moved to auth; the adapters import it from here)
+from lotse.platform.auth.actions import do_send_unblock_link  # noqa: F401  (moved to auth; still importable from here)
+from lotse.platform.db import written_update
 from lotse.platform.errors import NotFoundError, NotPermittedError, ValidationError
 from lotse.platform.events import Event
 from lotse.platform.help.adapters import ANONYMOUS_FLOWS, FlowRepository, make_ports
@@ -245,28 +246,9 @@ async def _save(svc: Services, actor: Actor, session: HelpSession, state: Sessio
     return True
 
 
-_PLACEHOLDERS: dict[str, Callable[[int], str]] = {"sqlite": lambda n: "?", "postgres": lambda n: f"${n}"}
-
-
 async def _update_if_unchanged(session_id: int, revision: int, changes: Mapping[str, Any]) -> int:
-    """``UPDATE help_session SET ... WHERE id = ? AND revision = ?``; return the rows changed (0 or 1).
-
-    Written out rather than built by the ORM on SQLite and PostgreSQL: it runs on
-    every click, and building the query costs more than running it.
-    """
-    meta = HelpSession._meta
-    db = meta.db
-    placeholder = _PLACEHOLDERS.get(db.capabilities.dialect)
-    if placeholder is None:
-        return await HelpSession.filter(id=session_id, revision=revision).update(**changes)
-    fields = [meta.fields_map[name] for name in changes]
-    sets = ", ".join(f'"{f.source_field or f.model_field_name}" = {placeholder(i)}' for i, f in enumerate(fields, 1))
-    n = len(fields)
-    # Only the model's own table and column names go into the text; every value is a parameter.
-    sql = f'UPDATE "{meta.db_table}" SET {sets} WHERE "id" = {placeholder(n + 1)} AND "revision" = {placeholder(n + 2)}'  # noqa: S608
-    values = [f.to_db_value(value, HelpSession) for f, value in zip(fields, changes.values(), strict=True)]
-    changed, _rows = await db.execute_query(sql, [*values, session_id, revision])
-    return changed
+    """``UPDATE help_session SET ... WHERE id = ? AND revision = ?`` (written out: it runs on every click)."""
+    return await written_update(HelpSession, changes, {"id": session_id, "revision": revision})
 
 
 async def do_abandon_session(svc: Services, actor: Actor, session: HelpSession, *, reason: str = "") -> bool:

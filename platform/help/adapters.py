@@ -44,7 +44,7 @@ from lotse.platform.auth import actions as auth_actions
 from lotse.platform.caseload import actions as caseload_actions
 from lotse.platform.caseload import queries as caseload_queries
 from lotse.platform.caseload.models import CaseloadLink, LinkKind, LinkRequest, LinkRequestStatus
-from lotse.platform.db import Prepared
+from lotse.platform.db import Prepared, written_insert, written_update
 from lotse.platform.errors import NotFoundError, NotPermittedError, PlatformError
 from lotse.platform.help.catalogue import platform_catalogue
 from lotse.platform.help.models import ActionRun, FlowVersion
@@ -445,55 +445,20 @@ def argument_problem(spec: ActionSpec, args: Mapping[str, Any]) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
-_PLACEHOLDERS: dict[str, Callable[[int], str]] = {"sqlite": lambda n: "?", "postgres": lambda n: f"${n}"}
-_RUN_COLUMNS = ("key", "action", "done", "value", "error", "message", "started_at", "finished_at")
-
-
-async def _run_statement(make_sql: Callable[[Callable[[int], str]], str], values: Mapping[str, Any],
-                         tail: tuple[Any, ...] = ()) -> int:
-    """Run one written-out statement on ``help_action_run``; return the rows changed.
-
-    Every action step claims, finishes (and on failure forgets) its run: written
-    out on SQLite and PostgreSQL because building the ORM query costs more than
-    running it, and the ORM's insert reads the new row's id back in a second
-    statement, which nobody needs (the key names the run).
-    """
-    meta = ActionRun._meta
-    db = meta.db
-    placeholder = _PLACEHOLDERS[db.capabilities.dialect]
-    params = [meta.fields_map[name].to_db_value(value, ActionRun) for name, value in values.items()]
-    changed, _rows = await db.execute_query(make_sql(placeholder), [*params, *tail])
-    return int(changed)
-
-
 async def _claim_run(session_id: int, key: str, action: str, now: datetime) -> None:
-    """Insert the run of ``key`` (not done yet); ``IntegrityError`` when another request has it."""
-    if ActionRun._meta.db.capabilities.dialect not in _PLACEHOLDERS:
-        await ActionRun.create(session_id=session_id, key=key, action=action, started_at=now)
-        return
-    values = {"key": key, "action": action, "done": False, "value": None, "error": None, "message": "",
-              "started_at": now, "finished_at": None}
-    columns = ", ".join(f'"{name}"' for name in _RUN_COLUMNS)
-    await _run_statement(
-        # Only the model's own column names go into the text; every value is a parameter.
-        lambda p: f'INSERT INTO "{ActionRun._meta.db_table}" ({columns}, "session_id") '  # noqa: S608
-                  f"VALUES ({', '.join(p(i) for i in range(1, len(_RUN_COLUMNS) + 2))})",
-        values, (session_id,))
+    """Insert the run of ``key`` (not done yet); ``IntegrityError`` when another request has it.
+
+    Every action step claims, finishes (and on failure forgets) its run: the
+    statements are written out (``db.written_insert``/``written_update``).
+    """
+    await written_insert(ActionRun, {"key": key, "action": action, "done": False, "value": None, "error": None,
+                                     "message": "", "started_at": now, "finished_at": None, "session_id": session_id})
 
 
 async def _finish_run(key: str, result: ActionResult, now: datetime) -> None:
     """Record the result of the run of ``key``."""
-    values = {"done": True, "value": result.value, "error": result.error, "message": result.message,
-              "finished_at": now}
-    if ActionRun._meta.db.capabilities.dialect not in _PLACEHOLDERS:
-        await ActionRun.filter(key=key).update(**values)
-        return
-
-    def sql(p: Callable[[int], str]) -> str:
-        sets = ", ".join(f'"{name}" = {p(i)}' for i, name in enumerate(values, 1))
-        return f'UPDATE "{ActionRun._meta.db_table}" SET {sets} WHERE "key" = {p(len(values) + 1)}'  # noqa: S608
-
-    await _run_statement(sql, values, (key,))
+    await written_update(ActionRun, {"done": True, "value": result.value, "error": result.error,
+                                     "message": result.message, "finished_at": now}, {"key": key})
 
 
 async def _forget_run(key: str) -> None:
